@@ -384,6 +384,11 @@ class QM9Graphs:
         """The stored-order graph of row ``row``."""
         return MolGraph(self.types[row], self.bonds[row], self.tiebreak[row])
 
+    def rows_of_smiles(self, smiles: str) -> np.ndarray:
+        """Rows whose canonical SMILES equals that of ``smiles`` (raises InvalidSmilesError)."""
+        canon = canonical_smiles(smiles)
+        return np.flatnonzero(self.table["canonical_smiles"].to_numpy() == canon)
+
     def subset(self, rows: np.ndarray) -> "QM9Graphs":
         """A new QM9Graphs with only ``rows`` (table index reset)."""
         rows = np.asarray(rows)
@@ -410,7 +415,7 @@ def featurize_table(table: pd.DataFrame, progress: bool = False):
     """Featurize every SMILES of ``table``.
 
     Returns ``(types (M, 9), bonds (M, 9, 9), tiebreak (M, 9), n_rings (M,),
-    failures)`` where ``failures`` maps row -> error message for molecules that
+    canonical (M,) RDKit canonical SMILES, failures)`` where ``failures`` maps row -> error message for molecules that
     could not be represented (their rows are all-empty graphs). Failures are
     returned, never dropped silently.
     """
@@ -419,6 +424,8 @@ def featurize_table(table: pd.DataFrame, progress: bool = False):
     bonds = np.zeros((m, MAX_NODES, MAX_NODES), np.int8)
     tiebreak = np.zeros((m, MAX_NODES), np.int8)
     n_rings = np.zeros(m, np.int16)
+    canonical = np.empty(m, dtype=object)
+    canonical[:] = ""
     failures: dict[int, str] = {}
     smiles = table["smiles"].tolist()
     iterator = range(m)
@@ -435,10 +442,11 @@ def featurize_table(table: pd.DataFrame, progress: bool = False):
             continue
         types[row], bonds[row], tiebreak[row] = g.types, g.bonds, g.tiebreak
         n_rings[row] = mol.GetRingInfo().NumRings()
-    return types, bonds, tiebreak, n_rings, failures
+        canonical[row] = Chem.MolToSmiles(mol)
+    return types, bonds, tiebreak, n_rings, canonical.astype(str), failures
 
 
-_CACHE_VERSION = "qm9-graphs-v1"
+_CACHE_VERSION = "qm9-graphs-v2"
 
 
 def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None) -> QM9Graphs:
@@ -449,7 +457,8 @@ def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None) -
     hashes the source files' sizes and the featurization version, so a changed
     data set or featurizer rebuilds it.
 
-    Table columns added: ``n_atoms`` (heavy atoms), ``n_rings``, ``split``,
+    Table columns added: ``n_atoms`` (heavy atoms), ``n_rings``,
+    ``canonical_smiles`` (RDKit canonical, for search), ``split``,
     ``representable`` (False where featurization failed; see ``failure``).
     """
     folder = Path(data_dir) if data_dir is not None else qm9pack_data_dir()
@@ -460,18 +469,20 @@ def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None) -
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             types, bonds, tiebreak, n_rings = z["types"], z["bonds"], z["tiebreak"], z["n_rings"]
+            canonical = z["canonical"]
             fail_rows, fail_msgs = z["fail_rows"], z["fail_msgs"]
     else:
-        types, bonds, tiebreak, n_rings, failures = featurize_table(table, progress=progress)
+        types, bonds, tiebreak, n_rings, canonical, failures = featurize_table(table, progress=progress)
         fail_rows = np.array(sorted(failures), dtype=np.int64)
         fail_msgs = np.array([failures[r] for r in fail_rows], dtype=str)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, types=types, bonds=bonds, tiebreak=tiebreak, n_rings=n_rings,
-                            fail_rows=fail_rows, fail_msgs=fail_msgs)
+                            canonical=canonical, fail_rows=fail_rows, fail_msgs=fail_msgs)
         tmp.replace(path)
     table = table.copy()
     table["n_atoms"] = (types > 0).sum(1).astype(np.int16)
     table["n_rings"] = n_rings
+    table["canonical_smiles"] = canonical
     table["split"] = split_labels(len(table), split_seed)
     table["representable"] = True
     table["failure"] = ""

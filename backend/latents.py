@@ -1,0 +1,106 @@
+"""Encode a data set once into latent codes plus a metadata table; cached on disk.
+
+The cache key is chosen by the caller and must include the SHA-256 of the
+weights file (so new weights re-encode) and every seed that changes the codes.
+Files live in :func:`backend.data.qm9.cache_dir` (outside git) as ``.npz``
+(no pickle). Each molecule is encoded twice: under the node order as stored in
+the data file, and under a seeded random relabelling (the realistic case: any
+order is as valid as the file's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from backend.groups import GroupAction, LatentCodes
+
+NODE_ORDERS = ("random", "stored")
+
+
+def random_node_orders(m: int, n: int, seed: int) -> np.ndarray:
+    """Seeded uniformly random permutations, shape (m, n); row ``i`` relabels sample ``i``."""
+    rng = np.random.default_rng(seed)
+    return np.argsort(rng.random((m, n)), axis=1)
+
+
+def encode_in_batches(encode: Callable[..., np.ndarray], arrays: tuple[np.ndarray, ...],
+                      batch_size: int = 2048,
+                      progress: Callable[[float, str], None] | None = None) -> np.ndarray:
+    """Apply ``encode(*batch)`` -> (b, *code_shape) over the first axis of ``arrays``.
+
+    ``progress(fraction, message)`` is called after every batch (tqdm on the
+    command line, ``st.progress`` in the app).
+    """
+    m = len(arrays[0])
+    out = []
+    for start in range(0, m, batch_size):
+        out.append(encode(*(a[start:start + batch_size] for a in arrays)))
+        if progress is not None:
+            done = min(start + batch_size, m)
+            progress(done / m, f"encoded {done:,} / {m:,}")
+    return np.concatenate(out) if out else np.zeros((0,))
+
+
+@dataclass(frozen=True)
+class EncodedDataset:
+    """Codes of every sample under both node orders, row-aligned with ``table``.
+
+    Attributes
+    ----------
+    table : DataFrame, one row per sample (ids, properties, split, ...).
+    stored : LatentCodes (M, ...), codes of the inputs as stored.
+    random : LatentCodes (M, ...), codes of the inputs relabelled by ``perms``.
+    perms : ndarray (M, n), input ``i`` was relabelled as ``stored_input[perms[i]]``.
+    node_order_seed : int
+    cache_path : Path
+    """
+
+    table: pd.DataFrame
+    stored: LatentCodes
+    random: LatentCodes
+    perms: np.ndarray
+    node_order_seed: int
+    cache_path: Path
+
+    def codes(self, order: str = "random") -> LatentCodes:
+        """Codes under ``order`` in :data:`NODE_ORDERS`.
+
+        Raises
+        ------
+        ValueError
+            For an unknown order.
+        """
+        if order not in NODE_ORDERS:
+            raise ValueError(f"node order must be one of {NODE_ORDERS}, got {order!r}")
+        return self.random if order == "random" else self.stored
+
+
+def load_or_encode(cache_path: Path, table: pd.DataFrame, action: GroupAction,
+                   compute: Callable[[], dict[str, np.ndarray]], node_order_seed: int,
+                   mask: np.ndarray | None = None) -> EncodedDataset:
+    """Read ``cache_path`` if it exists, else call ``compute()`` and write it.
+
+    ``compute`` returns ``{"stored": (M, ...), "random": (M, ...), "perms": (M, n)}``.
+    ``mask`` (M, n), if given, marks real node slots in the stored order; the
+    random-order mask is derived by the action.
+    """
+    cache_path = Path(cache_path)
+    if cache_path.exists():
+        with np.load(cache_path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in ("stored", "random", "perms")}
+    else:
+        arrays = compute()
+        tmp = cache_path.with_suffix(".tmp.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(cache_path)
+    if len(arrays["stored"]) != len(table):
+        raise ValueError(f"cache {cache_path} has {len(arrays['stored'])} rows, table {len(table)}")
+    stored = LatentCodes(arrays["stored"], action, mask)
+    random_mask = None if mask is None else np.take_along_axis(mask, arrays["perms"], axis=1)
+    random = LatentCodes(arrays["random"], action, random_mask)
+    return EncodedDataset(table, stored, random, arrays["perms"], node_order_seed, cache_path)

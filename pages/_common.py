@@ -1,0 +1,150 @@
+"""Shared page plumbing: the sidebar, cached loaders, and error display.
+
+Not a page itself (``st.navigation`` in ``app.py`` lists the pages). Models and
+encoded data sets live in ``st.cache_resource`` (shared, read-only); maps are
+``st.cache_data`` keyed by hashable ids only. No array maths here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from backend import registry, views
+from backend.data import qm9
+from backend.latents import NODE_ORDERS
+
+DEFAULTS = {"model": registry.available()[0], "projection": "sort", "order": "random",
+            "order_seed": 0, "proj_seed": 0, "color": "gap"}
+INT_KEYS = ("order_seed", "proj_seed")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the shared sidebar selected."""
+
+    model: str
+    projection: str
+    order: str
+    order_seed: int
+    proj_seed: int
+    color: str
+
+
+@st.cache_resource(show_spinner=False)
+def get_entry(model_id: str):
+    """Registry entry (holds the model in eval mode), shared by all sessions."""
+    return registry.get(model_id)
+
+
+def _ensure_featurized(entry) -> None:
+    key = "_featurized_ok"
+    if st.session_state.get(key):
+        return
+    with st.status("Loading QM9 (the first start featurizes 130,831 molecules, about 1-2 min)...",
+                   expanded=False) as status:
+        entry.dataset()
+        status.update(label="QM9 loaded", state="complete")
+    st.session_state[key] = True
+
+
+def load_encoded(model_id: str, seed: int):
+    """All codes of the model's data set, encoding with a progress bar on the first start."""
+    entry = get_entry(model_id)
+    _ensure_featurized(entry)
+    if not entry.encoded_cache_path(seed).exists():
+        with st.status(f"Encoding every molecule with {entry.id} (first start only)...") as status:
+            bar = st.progress(0.0)
+            entry.encode_dataset(seed, progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
+            status.update(label="Encoded", state="complete")
+    return _encoded(model_id, seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _encoded(model_id: str, seed: int):
+    return get_entry(model_id).encode_dataset(seed)
+
+
+@st.cache_data(show_spinner="Fitting PCA maps...", max_entries=16)
+def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: int):
+    """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection)."""
+    return views.compute_maps(_encoded(model_id, seed), order, projection, proj_seed)
+
+
+def _init_state() -> None:
+    qp = st.query_params
+    for key, default in DEFAULTS.items():
+        if key in st.session_state:
+            continue
+        value = qp.get(key, default)
+        if key in INT_KEYS:
+            try:
+                value = int(value)
+            except (TypeError, ValueError):
+                value = default
+        st.session_state[key] = value
+
+
+def sidebar() -> Selection:
+    """Draw the shared sidebar once (called by ``app.py``) and mirror it to the URL."""
+    _init_state()
+    models = registry.available()
+    if st.session_state["model"] not in models:
+        st.session_state["model"] = models[0]
+    with st.sidebar:
+        st.header("Model & projection")
+        st.selectbox("Model", models, key="model", format_func=lambda m: registry.get(m).label)
+        entry = get_entry(st.session_state["model"])
+        try:
+            specs = entry.projections()
+            colors = entry.color_options()
+        except registry.WeightsNotFoundError as exc:
+            st.error(str(exc))
+            st.stop()
+        keys = [s.key for s in specs]
+        if st.session_state["projection"] not in keys:
+            st.session_state["projection"] = keys[0]
+        st.selectbox("Invariant projection", keys, key="projection",
+                     format_func=lambda k: next(s.label for s in specs if s.key == k),
+                     help="\n".join(f"- **{s.label}**: {s.description}" for s in specs))
+        st.radio("Node order of the inputs", NODE_ORDERS, key="order", horizontal=True,
+                 help="random: every molecule's atoms relabelled by a seeded random permutation; "
+                      "stored: the order of the QM9 file.")
+        st.number_input("Node-order seed", min_value=0, max_value=10_000, step=1, key="order_seed")
+        st.number_input("Projection seed", min_value=0, max_value=10_000, step=1, key="proj_seed",
+                        help="Seed of random projections (unused by sorting and pooling).")
+        color_keys = [c.key for c in colors]
+        if st.session_state["color"] not in color_keys:
+            st.session_state["color"] = color_keys[0]
+        st.selectbox("Colour by", color_keys, key="color",
+                     format_func=lambda k: next(f"{c.label} [{c.unit}]" for c in colors if c.key == k))
+        st.caption(f"Validity: {qm9.VALIDITY_DEFINITION}.")
+    sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
+    st.query_params.update({k: str(v) for k, v in sel.__dict__.items()})
+    return sel
+
+
+def current() -> Selection:
+    """The sidebar's current selection (for pages)."""
+    _init_state()
+    return Selection(**{k: st.session_state[k] for k in DEFAULTS})
+
+
+def color_option(entry, key: str):
+    """The entry's colour option with this key."""
+    return next(c for c in entry.color_options() if c.key == key)
+
+
+def svg(markup: str, caption: str | None = None) -> None:
+    """Show an SVG drawing (and a caption)."""
+    st.markdown(f'<div style="line-height:0">{markup}</div>', unsafe_allow_html=True)
+    if caption:
+        st.caption(caption)
+
+
+def tag_badges(tags) -> str:
+    """Markdown line with the projection's flags."""
+    flags = {"invariant": tags.invariant, "lossless": tags.lossless, "isometric": tags.isometric,
+             "decodable": tags.cross_section}
+    return " · ".join(f"{'✅' if v else '❌'} {k}" for k, v in flags.items())
