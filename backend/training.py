@@ -158,6 +158,7 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
     """
     from tqdm import tqdm
 
+    commit = git_commit()  # recorded before training: the code that produced the weights
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
@@ -218,7 +219,7 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
         "name": name,
         "model": "graph_vae_qm9",
         "command": command if command is not None else " ".join(["python -m backend"] + sys.argv[1:]),
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "seed": train_cfg.seed,
         "data": {
             "source": "qm9pack " + _version("qm9pack") + " bundled CSV",
