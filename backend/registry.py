@@ -225,7 +225,7 @@ class QM9GraphVAEEntry:
     def decode(self, codes: LatentCodes) -> list[qm9.DecodedMolecule]:
         """Deterministic decode of each code to a molecule (with validity)."""
         with torch.no_grad():
-            types, bonds = self.model().decode(torch.from_numpy(np.asarray(codes.values)))
+            types, bonds = self.model().decode(torch.from_numpy(np.array(codes.values)))
         return [qm9.graph_to_molecule(t, b) for t, b in zip(types.numpy(), bonds.numpy())]
 
     def render(self, item: qm9.DecodedMolecule | str, size: tuple[int, int] = (260, 200)) -> str:

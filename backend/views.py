@@ -125,3 +125,35 @@ def selected_rows(points: list[dict]) -> list[int]:
         if row >= 0:
             rows.append(row)
     return sorted(set(rows))
+
+
+def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,
+             smiles: str | None = None, seed: int = 0) -> tuple[LatentCodes, str, int | None]:
+    """Code (1, ...) of an interpolation endpoint, a caption, and its data-set row (or None).
+
+    Either a data-set ``row`` (its code under ``order``) or a ``smiles`` string:
+    a molecule in the data set is looked up by canonical SMILES and uses its
+    stored code; any other molecule is encoded on the fly (relabelled by a
+    seeded random permutation when ``order == "random"``).
+
+    Raises
+    ------
+    ValueError
+        If neither or both of ``row`` and ``smiles`` are given.
+    backend.data.qm9.MoleculeError
+        (InvalidSmilesError, UnsupportedElementError, TooManyAtomsError) for bad SMILES.
+    """
+    if (row is None) == (smiles is None):
+        raise ValueError("give exactly one of row and smiles")
+    if smiles is not None:
+        rows = entry.dataset().rows_of_smiles(smiles)
+        if len(rows):
+            row = int(rows[0])
+        else:
+            perm = None
+            if order == "random":
+                perm = entry.latent_action.random_element(np.random.default_rng(seed))
+            code = entry.encode_smiles(smiles, perm)
+            return code, f"{smiles.strip()} (not in the data set; encoded now)", None
+    info = entry.describe_row(row)
+    return encoded.codes(order)[row], f"#{info['qm9_index']} {info['smiles']}", row

@@ -1,0 +1,113 @@
+"""Interpolation: decode the straight line between raw codes and between invariant codes."""
+
+import streamlit as st
+
+from backend import plots, views
+from backend.data import qm9
+from pages import _common
+
+sel = _common.current()
+entry = _common.get_entry(sel.model)
+st.title("Interpolation")
+
+try:
+    encoded = _common.load_encoded(sel.model, sel.order_seed)
+    maps = _common.get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed)
+except Exception as exc:
+    st.error(f"Could not load the codes: {exc}")
+    st.stop()
+table = encoded.table
+spec = next(s for s in entry.projections() if s.key == sel.projection)
+picked = st.session_state.get("map_selection", [])
+
+st.markdown(
+    "Pick two molecules. The **raw path** is the straight line between their codes as encoded "
+    f"(node order: *{sel.order}*); the **invariant path** is the straight line between their "
+    f"{spec.label.lower()} representatives. {_common.tag_badges(maps.tags)}")
+
+seed = st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, value=0, step=1,
+                       key="pair_seed")
+rand_a, rand_b = views.random_pair(len(table), int(seed))
+ends = []
+cols = st.columns(2)
+for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", rand_b, 1)):
+    with col:
+        sources = ["random", "SMILES"] + (["map selection"] if len(picked) > pick_idx else [])
+        source = st.radio(f"Molecule {name}", sources, horizontal=True, key=f"src_{name}")
+        try:
+            if source == "SMILES":
+                text = st.text_input(f"SMILES of {name}", value="CC(=O)O" if name == "A" else "c1ccoc1",
+                                     key=f"smiles_{name}")
+                end = views.endpoint(entry, encoded, sel.order, smiles=text, seed=sel.order_seed)
+            elif source == "map selection":
+                end = views.endpoint(entry, encoded, sel.order, row=picked[pick_idx])
+            else:
+                end = views.endpoint(entry, encoded, sel.order, row=rand_row)
+        except qm9.MoleculeError as exc:
+            st.error(f"{type(exc).__name__}: {exc}")
+            end = None
+        if end is not None:
+            st.caption(end[1])
+        ends.append(end)
+
+if any(e is None for e in ends):
+    st.info("Fix the input above to see the interpolation.")
+    st.stop()
+
+steps = st.slider("Number of steps", 3, 21, 9, key="n_steps")
+result = views.interpolate(entry, encoded, maps, sel.order, sel.projection, ends[0][0], ends[1][0],
+                           steps, sel.proj_seed)
+step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, steps // 2, key="step")
+
+decodable = result.inv_decoded is not None
+left, right = st.columns(2)
+with left:
+    st.subheader("Raw path (straight line in Z)")
+    dec = result.raw_decoded[step]
+    _common.svg(entry.render(dec, (320, 240)), f"{dec.smiles or '—'} · {'✅ valid' if dec.valid else '❌ invalid'}")
+with right:
+    st.subheader(f"Invariant path ({spec.label})")
+    if decodable:
+        dec = result.inv_decoded[step]
+        _common.svg(entry.render(dec, (320, 240)),
+                    f"{dec.smiles or '—'} · {'✅ valid' if dec.valid else '❌ invalid'}")
+    else:
+        row = int(result.inv_nearest_rows[step])
+        info = entry.describe_row(row)
+        _common.svg(entry.render(info["smiles"], (320, 240)),
+                    f"nearest real molecule: #{info['qm9_index']} {info['smiles']}")
+        st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
+                   "shows the nearest real molecule in projected space instead.")
+
+option = _common.color_option(entry, sel.color)
+raw_valid = [d.valid for d in result.raw_decoded]
+inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
+m1, m2 = st.columns(2)
+with m1:
+    fig = plots.latent_map(maps.raw.coords, table, option, "Equivariant map (raw codes)")
+    plots.add_path(fig, result.raw_on_raw_map, "raw path", "#d62728", step, raw_valid)
+    plots.add_path(fig, result.inv_on_raw_map, "invariant path", "#ff7f0e", step, inv_valid)
+    st.plotly_chart(fig, use_container_width=True, key="interp_raw_map")
+with m2:
+    fig = plots.latent_map(maps.inv.coords, table, option, f"Invariant map ({spec.label})")
+    plots.add_path(fig, result.raw_on_inv_map, "raw path, projected", "#d62728", step, raw_valid)
+    plots.add_path(fig, result.inv_on_inv_map, "invariant path", "#ff7f0e", step, inv_valid)
+    st.plotly_chart(fig, use_container_width=True, key="interp_inv_map")
+st.caption("Crosses mark steps that decode to invalid molecules; the star is the slider's step.")
+
+n_valid_raw = sum(raw_valid)
+st.subheader(f"All steps · raw path: {n_valid_raw}/{steps} valid, "
+             f"{len({d.smiles for d in result.raw_decoded if d.valid})} distinct")
+grid = st.columns(min(steps, 7))
+for i, d in enumerate(result.raw_decoded):
+    with grid[i % len(grid)]:
+        _common.svg(entry.render(d, (150, 120)), f"{i}: {d.smiles or '—'}")
+if decodable:
+    n_valid_inv = sum(inv_valid)
+    st.subheader(f"All steps · invariant path: {n_valid_inv}/{steps} valid, "
+                 f"{len({d.smiles for d in result.inv_decoded if d.valid})} distinct")
+    grid = st.columns(min(steps, 7))
+    for i, d in enumerate(result.inv_decoded):
+        with grid[i % len(grid)]:
+            _common.svg(entry.render(d, (150, 120)), f"{i}: {d.smiles or '—'}")
+st.caption(f"{qm9.VALIDITY_DEFINITION}.")

@@ -1,0 +1,58 @@
+"""Streamlit AppTest: every page runs on a 600-molecule subset with a tiny trained model."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGES = ["pages/home.py", "pages/latent_maps.py", "pages/interpolation.py"]
+
+
+@pytest.fixture()
+def app(tiny_registry):
+    at = AppTest.from_file(APP, default_timeout=240)
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_without_exception(app, page):
+    app.run()
+    assert not app.exception, app.exception
+    app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    assert app.title[0].value
+
+
+def test_sidebar_is_mirrored_to_query_params(app):
+    app.run()
+    app.sidebar.selectbox(key="projection").set_value("max_pool").run()
+    assert app.query_params["projection"] == ["max_pool"] or app.query_params["projection"] == "max_pool"
+    app.switch_page("pages/latent_maps.py").run()
+    assert not app.exception
+    assert any("Max pooling" in m.value for m in app.markdown)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("C1CC", "InvalidSmilesError"), ("CCCl", "UnsupportedElementError"),
+    ("CCCCCCCCCC", "TooManyAtomsError")])
+def test_bad_smiles_in_interpolation_gives_message(app, text, message):
+    app.run()
+    app.switch_page("pages/interpolation.py").run()
+    app.radio(key="src_A").set_value("SMILES").run()
+    app.text_input(key="smiles_A").set_value(text).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert any(message in e.value for e in app.error), [e.value for e in app.error]
+    # the app keeps running: fix the input and the page works again
+    app.text_input(key="smiles_A").set_value("CCO").run()
+    assert not app.exception and not app.error
+
+
+def test_interpolation_with_molecule_outside_qm9(app):
+    app.run()
+    app.switch_page("pages/interpolation.py").run()
+    app.radio(key="src_B").set_value("SMILES").run()
+    app.text_input(key="smiles_B").set_value("OCC(O)CO").run()
+    assert not app.exception
+    assert any("encoded now" in c.value or "#" in c.value for c in app.caption)
