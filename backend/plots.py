@@ -64,13 +64,13 @@ def color_column(table: pd.DataFrame, option) -> tuple[np.ndarray, str]:
 
 
 def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
-               hover_cols: tuple[str, ...] = ("qm9_index", "smiles"), selected=None,
+               hover_cols: tuple[str, ...] = ("qm9_index", "smiles"),
                max_hover: int = 200_000) -> go.Figure:
     """WebGL scatter of a 2-D map coloured by ``option``.
 
     ``customdata[:, 0]`` of every marker is its global row id. Categorical
     options get one trace per category; continuous ones a Viridis colour bar
-    titled with the unit. ``selected``: rows to highlight with open red circles.
+    titled with the unit.
     """
     values, cbar = color_column(table, option)
     rows = np.arange(len(table))
@@ -96,15 +96,20 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
             customdata=rows[:, None], text=hover_text, hoverinfo="text",
             marker=dict(**marker, color=values, colorscale="Viridis", showscale=True,
                         colorbar=dict(title=dict(text=cbar)))))
-    if selected is not None and len(selected):
-        sel = np.asarray(selected)
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
+                      dragmode="lasso", legend=dict(itemsizing="constant"),
+                      xaxis_title="PC 1", yaxis_title="PC 2")
+    return fig
+
+
+def add_selection(fig: go.Figure, coords: np.ndarray, rows) -> go.Figure:
+    """Highlight data rows with open red circles (customdata = row id)."""
+    sel = np.asarray(rows, dtype=np.int64)
+    if len(sel):
         fig.add_trace(go.Scattergl(
             x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected",
             customdata=sel[:, None], hoverinfo="skip",
             marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="red", width=2))))
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
-                      dragmode="lasso", legend=dict(itemsizing="constant"),
-                      xaxis_title="PC 1", yaxis_title="PC 2")
     return fig
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from backend import registry, views
+from backend import plots, registry, views
 from backend.data import qm9
 from backend.latents import NODE_ORDERS
 
@@ -70,6 +70,33 @@ def _encoded(model_id: str, seed: int):
 def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: int):
     """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection)."""
     return views.compute_maps(_encoded(model_id, seed), order, projection, proj_seed)
+
+
+@st.cache_data(show_spinner="Drawing the map...", max_entries=8)
+def base_map(model_id: str, seed: int, order: str, projection: str, proj_seed: int, color: str,
+             which: str):
+    """The Plotly map of all codes, ``which`` in {"raw", "inv"}; built once per setting
+    (hover texts for 130k points take a while), copied per use."""
+    entry = get_entry(model_id)
+    maps = get_maps(model_id, seed, order, projection, proj_seed)
+    spec = next(s for s in entry.projections() if s.key == projection)
+    m = maps.raw if which == "raw" else maps.inv
+    name = "Equivariant view: PCA of raw codes" if which == "raw" else \
+        f"Invariant view: PCA of {spec.label.lower()}"
+    title = f"{name} ({100 * m.explained_variance_ratio.sum():.0f} % var.)"
+    return plots.latent_map(m.coords, _encoded(model_id, seed).table, color_option(entry, color), title)
+
+
+@st.cache_data(show_spinner="Decoding both paths...", max_entries=32)
+def interpolation(model_id: str, seed: int, order: str, projection: str, proj_seed: int,
+                  end_a: tuple, end_b: tuple, steps: int):
+    """Both interpolation paths between two endpoints given as ("row", r) or ("smiles", s);
+    cached so moving the step slider does not decode again."""
+    entry = get_entry(model_id)
+    encoded = _encoded(model_id, seed)
+    maps = get_maps(model_id, seed, order, projection, proj_seed)
+    codes = [views.endpoint(entry, encoded, order, seed=seed, **{e[0]: e[1]})[0] for e in (end_a, end_b)]
+    return views.interpolate(entry, encoded, maps, order, projection, codes[0], codes[1], steps, proj_seed)
 
 
 def _init_state() -> None:

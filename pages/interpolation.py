@@ -34,29 +34,29 @@ for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", 
     with col:
         sources = ["random", "SMILES"] + (["map selection"] if len(picked) > pick_idx else [])
         source = st.radio(f"Molecule {name}", sources, horizontal=True, key=f"src_{name}")
+        if source == "SMILES":
+            text = st.text_input(f"SMILES of {name}", value="CC(=O)O" if name == "A" else "c1ccoc1",
+                                 key=f"smiles_{name}")
+            key = ("smiles", text)
+        elif source == "map selection":
+            key = ("row", int(picked[pick_idx]))
+        else:
+            key = ("row", int(rand_row))
         try:
-            if source == "SMILES":
-                text = st.text_input(f"SMILES of {name}", value="CC(=O)O" if name == "A" else "c1ccoc1",
-                                     key=f"smiles_{name}")
-                end = views.endpoint(entry, encoded, sel.order, smiles=text, seed=sel.order_seed)
-            elif source == "map selection":
-                end = views.endpoint(entry, encoded, sel.order, row=picked[pick_idx])
-            else:
-                end = views.endpoint(entry, encoded, sel.order, row=rand_row)
+            _, caption, _ = views.endpoint(entry, encoded, sel.order, seed=sel.order_seed, **{key[0]: key[1]})
+            st.caption(caption)
+            ends.append(key)
         except qm9.MoleculeError as exc:
             st.error(f"{type(exc).__name__}: {exc}")
-            end = None
-        if end is not None:
-            st.caption(end[1])
-        ends.append(end)
+            ends.append(None)
 
 if any(e is None for e in ends):
     st.info("Fix the input above to see the interpolation.")
     st.stop()
 
 steps = st.slider("Number of steps", 3, 21, 9, key="n_steps")
-result = views.interpolate(entry, encoded, maps, sel.order, sel.projection, ends[0][0], ends[1][0],
-                           steps, sel.proj_seed)
+result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                               ends[0], ends[1], steps)
 step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, steps // 2, key="step")
 
 decodable = result.inv_decoded is not None
@@ -79,20 +79,21 @@ with right:
         st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
                    "shows the nearest real molecule in projected space instead.")
 
-option = _common.color_option(entry, sel.color)
 raw_valid = [d.valid for d in result.raw_decoded]
 inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
 m1, m2 = st.columns(2)
 with m1:
-    fig = plots.latent_map(maps.raw.coords, table, option, "Equivariant map (raw codes)")
+    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                           sel.color, "raw")
     plots.add_path(fig, result.raw_on_raw_map, "raw path", "#d62728", step, raw_valid)
     plots.add_path(fig, result.inv_on_raw_map, "invariant path", "#ff7f0e", step, inv_valid)
-    st.plotly_chart(fig, use_container_width=True, key="interp_raw_map")
+    st.plotly_chart(fig, width="stretch", key="interp_raw_map")
 with m2:
-    fig = plots.latent_map(maps.inv.coords, table, option, f"Invariant map ({spec.label})")
+    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                           sel.color, "inv")
     plots.add_path(fig, result.raw_on_inv_map, "raw path, projected", "#d62728", step, raw_valid)
     plots.add_path(fig, result.inv_on_inv_map, "invariant path", "#ff7f0e", step, inv_valid)
-    st.plotly_chart(fig, use_container_width=True, key="interp_inv_map")
+    st.plotly_chart(fig, width="stretch", key="interp_inv_map")
 st.caption("Crosses mark steps that decode to invalid molecules; the star is the slider's step.")
 
 n_valid_raw = sum(raw_valid)

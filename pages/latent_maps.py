@@ -28,19 +28,19 @@ st.markdown(f"**{len(table):,} molecules**, node order *{sel.order}* (seed {sel.
 picked = st.session_state.get("map_selection", [])
 left, right = st.columns(2)
 with left:
+    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                           sel.color, "raw")
     ev_raw = st.plotly_chart(
-        plots.latent_map(maps.raw.coords, table, option,
-                         f"Equivariant view: PCA of raw codes "
-                         f"({100 * maps.raw.explained_variance_ratio.sum():.0f} % var.)", selected=picked),
+        plots.add_selection(fig, maps.raw.coords, picked),
         key="map_raw", on_select="rerun", selection_mode=("points", "lasso", "box"),
-        use_container_width=True)
+        width="stretch")
 with right:
+    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                           sel.color, "inv")
     ev_inv = st.plotly_chart(
-        plots.latent_map(maps.inv.coords, table, option,
-                         f"Invariant view: PCA of {spec.label.lower()} "
-                         f"({100 * maps.inv.explained_variance_ratio.sum():.0f} % var.)", selected=picked),
+        plots.add_selection(fig, maps.inv.coords, picked),
         key="map_inv", on_select="rerun", selection_mode=("points", "lasso", "box"),
-        use_container_width=True)
+        width="stretch")
 st.caption("PCA is fitted once on all molecules; each axis is flipped so that its largest loading "
            "is positive. Click a point or lasso a group to inspect it.")
 
@@ -71,7 +71,7 @@ if picked:
         with c3:
             mask = None if codes.mask is None else codes.mask[shown.index(row)]
             st.plotly_chart(plots.code_bar(z, mask, "raw code per node slot (grey = empty slot)"),
-                            use_container_width=True, key=f"code_{row}")
+                            width="stretch", key=f"code_{row}")
     if len(picked) > len(shown):
         st.caption(f"Showing the first {len(shown)} of {len(picked)} selected molecules.")
         st.dataframe(table.iloc[picked][["qm9_index", "smiles", option.key, "n_atoms", "split"]],

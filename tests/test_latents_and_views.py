@@ -12,6 +12,7 @@ from backend.projections import SortProjection
 
 def test_encoded_dataset_orders_lie_on_one_orbit_and_cache(tiny_registry):
     entry = tiny_registry
+    entry.encoded_cache_path(7).unlink(missing_ok=True)  # same tiny weights as a previous run
     seen = []
     enc = entry.encode_dataset(7, progress=lambda f, msg: seen.append(f))
     assert len(enc.table) == 600 and enc.stored.values.shape == (600, 9, 1)

@@ -25,13 +25,28 @@ def test_page_runs_without_exception(app, page):
     assert app.title[0].value
 
 
+def _qp(app, key):
+    value = app.query_params[key]
+    return value[0] if isinstance(value, list) else value
+
+
 def test_sidebar_is_mirrored_to_query_params(app):
     app.run()
-    app.sidebar.selectbox(key="projection").set_value("max_pool").run()
-    assert app.query_params["projection"] == ["max_pool"] or app.query_params["projection"] == "max_pool"
-    app.switch_page("pages/latent_maps.py").run()
-    assert not app.exception
-    assert any("Max pooling" in m.value for m in app.markdown)
+    # every sidebar setting is written to the URL
+    for key, value in {"model": "graph_vae_qm9", "projection": "sort", "order": "random",
+                       "order_seed": "0", "proj_seed": "0", "color": "gap"}.items():
+        assert _qp(app, key) == value
+
+
+def test_query_params_restore_a_shared_view(tiny_registry):
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.query_params["projection"] = "mean_pool"
+    at.query_params["color"] = "mu"
+    at.run()
+    at.switch_page("pages/latent_maps.py").run()
+    assert not at.exception
+    assert any("Mean pooling" in m.value for m in at.markdown)
+    assert _qp(at, "projection") == "mean_pool" and _qp(at, "order") == "random"
 
 
 @pytest.mark.parametrize("text, message", [
