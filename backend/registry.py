@@ -76,10 +76,12 @@ class QM9GraphVAEEntry:
     # -- files
     @property
     def weights_path(self) -> Path:
+        """``<weights dir>/<id>.pt`` (a state_dict)."""
         return weights_dir() / f"{self.id}.pt"
 
     @property
     def sidecar_path(self) -> Path:
+        """``<weights dir>/<id>.json`` (training command, seed, data, commit, metrics)."""
         return weights_dir() / f"{self.id}.json"
 
     @functools.cached_property
@@ -99,6 +101,7 @@ class QM9GraphVAEEntry:
 
     @functools.cached_property
     def weights_sha256(self) -> str:
+        """Hex SHA-256 of the weights file; part of every latent cache key."""
         from backend.training import file_sha256
 
         return file_sha256(self.weights_path)
@@ -120,6 +123,7 @@ class QM9GraphVAEEntry:
 
     @property
     def latent_action(self) -> PermutationAction:
+        """S_n on codes of shape (n, d) from the sidecar's model config."""
         cfg = self.sidecar["model_config"]
         return PermutationAction(cfg["n_nodes"], cfg["latent_dim"])
 
@@ -177,6 +181,7 @@ class QM9GraphVAEEntry:
         return self.encode_graphs([graph])
 
     def encoded_cache_path(self, node_order_seed: int) -> Path:
+        """Cache file of :meth:`encode_dataset`: keyed by weights hash, seed and data rows."""
         rows = self.dataset().table["qm9_index"].to_numpy()
         tag = f"{len(rows)}_{int(rows.sum()) % 1_000_003}"
         return qm9.cache_dir() / f"latents_{self.id}_{self.weights_sha256[:12]}_seed{node_order_seed}_{tag}.npz"

@@ -54,6 +54,7 @@ class GraphVAEConfig:
     beta: float = 1.0  # KL weight in the loss (1.0 = the plain ELBO)
 
     def to_dict(self) -> dict:
+        """Plain dict of the fields (for the JSON sidecar)."""
         return asdict(self)
 
 

@@ -82,33 +82,24 @@ with right:
 raw_valid = [d.valid for d in result.raw_decoded]
 inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
 m1, m2 = st.columns(2)
-with m1:
-    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                           sel.color, "raw")
-    plots.add_path(fig, result.raw_on_raw_map, "raw path", "#d62728", step, raw_valid)
-    plots.add_path(fig, result.inv_on_raw_map, "invariant path", "#ff7f0e", step, inv_valid)
-    st.plotly_chart(fig, width="stretch", key="interp_raw_map")
-with m2:
-    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                           sel.color, "inv")
-    plots.add_path(fig, result.raw_on_inv_map, "raw path, projected", "#d62728", step, raw_valid)
-    plots.add_path(fig, result.inv_on_inv_map, "invariant path", "#ff7f0e", step, inv_valid)
-    st.plotly_chart(fig, width="stretch", key="interp_inv_map")
-st.caption("Crosses mark steps that decode to invalid molecules; the star is the slider's step.")
+for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv_on_raw_map),
+                                    (m2, "inv", result.raw_on_inv_map, result.inv_on_inv_map)):
+    with col:
+        fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                               sel.color, which)
+        plots.add_path(fig, raw_xy, "raw path", "#d62728", step, raw_valid)
+        plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", step, inv_valid)
+        st.plotly_chart(fig, width="stretch", key=f"interp_{which}_map")
+st.caption("Crosses mark steps that decode to invalid molecules; the star is the slider's step. "
+           "On the invariant map the raw path is shown through the projection.")
 
-n_valid_raw = sum(raw_valid)
-st.subheader(f"All steps · raw path: {n_valid_raw}/{steps} valid, "
-             f"{len({d.smiles for d in result.raw_decoded if d.valid})} distinct")
-grid = st.columns(min(steps, 7))
-for i, d in enumerate(result.raw_decoded):
-    with grid[i % len(grid)]:
-        _common.svg(entry.render(d, (150, 120)), f"{i}: {d.smiles or '—'}")
-if decodable:
-    n_valid_inv = sum(inv_valid)
-    st.subheader(f"All steps · invariant path: {n_valid_inv}/{steps} valid, "
-                 f"{len({d.smiles for d in result.inv_decoded if d.valid})} distinct")
+paths = [("raw path", result.raw_decoded)] + ([("invariant path", result.inv_decoded)] if decodable else [])
+for name, decoded in paths:
+    n_valid = sum(d.valid for d in decoded)
+    st.subheader(f"All steps · {name}: {n_valid}/{steps} valid, "
+                 f"{len({d.smiles for d in decoded if d.valid})} distinct")
     grid = st.columns(min(steps, 7))
-    for i, d in enumerate(result.inv_decoded):
+    for i, d in enumerate(decoded):
         with grid[i % len(grid)]:
             _common.svg(entry.render(d, (150, 120)), f"{i}: {d.smiles or '—'}")
 st.caption(f"{qm9.VALIDITY_DEFINITION}.")

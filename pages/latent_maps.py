@@ -20,32 +20,26 @@ except Exception as exc:  # shown at the page edge; the app keeps running
 table = encoded.table
 option = _common.color_option(entry, sel.color)
 spec = next(s for s in entry.projections() if s.key == sel.projection)
-st.markdown(f"**{len(table):,} molecules**, node order *{sel.order}* (seed {sel.order_seed}). "
+n_bad = int((~table["representable"]).sum())
+st.markdown(f"**{len(table):,} molecules** ({n_bad} not representable by the featurization), node order *{sel.order}* (seed {sel.order_seed}). "
             f"Projection **{spec.label}**: {_common.tag_badges(maps.tags)}. "
             f"Measured invariance error (same molecules, stored vs random order): "
             f"max |Δs| = {maps.invariance_error:.2e}.")
 
 picked = st.session_state.get("map_selection", [])
-left, right = st.columns(2)
-with left:
-    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                           sel.color, "raw")
-    ev_raw = st.plotly_chart(
-        plots.add_selection(fig, maps.raw.coords, picked),
-        key="map_raw", on_select="rerun", selection_mode=("points", "lasso", "box"),
-        width="stretch")
-with right:
-    fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                           sel.color, "inv")
-    ev_inv = st.plotly_chart(
-        plots.add_selection(fig, maps.inv.coords, picked),
-        key="map_inv", on_select="rerun", selection_mode=("points", "lasso", "box"),
-        width="stretch")
+events = []
+for col, which, m in zip(st.columns(2), ("raw", "inv"), (maps.raw, maps.inv)):
+    with col:
+        fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                               sel.color, which)
+        events.append(st.plotly_chart(
+            plots.add_selection(fig, m.coords, picked), key=f"map_{which}", on_select="rerun",
+            selection_mode=("points", "lasso", "box"), width="stretch"))
 st.caption("PCA is fitted once on all molecules; each axis is flipped so that its largest loading "
            "is positive. Click a point or lasso a group to inspect it.")
 
 new = []
-for ev in (ev_raw, ev_inv):
+for ev in events:
     points = (ev or {}).get("selection", {}).get("points", []) if isinstance(ev, dict) else \
         getattr(getattr(ev, "selection", None), "points", []) or []
     new += views.selected_rows(points)
