@@ -157,7 +157,17 @@ class QM9GraphVAEEntry:
 
     # -- encoding
     def _encode_arrays(self, types, bonds, tiebreak) -> np.ndarray:
-        with torch.no_grad():
+        # One intra-op thread: these small tensors run about 10x slower with two threads on a
+        # 2-core machine (thread hand-off dominates); measured 345 vs 31 mol/s.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._encode_arrays_1t(types, bonds, tiebreak)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _encode_arrays_1t(self, types, bonds, tiebreak) -> np.ndarray:
+        with torch.inference_mode():
             mu, _ = self.model().encode(*(torch.from_numpy(np.asarray(a, dtype=np.int64))
                                           for a in (types, bonds, tiebreak)))
         return mu.numpy().astype(np.float32)
