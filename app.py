@@ -6,14 +6,14 @@ projection, node order, seeds, colour) and routes to the pages.
 
 import streamlit as st
 
-from pages import _common
+from app_pages import _common
 
 st.set_page_config(page_title="Equivariant latent explorer", page_icon="🔄", layout="wide")
 
 _common.sidebar()
 nav = st.navigation([
-    st.Page("pages/home.py", title="Overview", icon="🏠", default=True),
-    st.Page("pages/latent_maps.py", title="Latent maps", icon="🗺️"),
-    st.Page("pages/interpolation.py", title="Interpolation", icon="↔️"),
+    st.Page("app_pages/home.py", title="Overview", icon="🏠", default=True),
+    st.Page("app_pages/latent_maps.py", title="Latent maps", icon="🗺️"),
+    st.Page("app_pages/interpolation.py", title="Interpolation", icon="↔️"),
 ])
 nav.run()

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGES = ["pages/home.py", "pages/latent_maps.py", "pages/interpolation.py"]
+PAGES = ["app_pages/home.py", "app_pages/latent_maps.py", "app_pages/interpolation.py"]
 
 
 @pytest.fixture()
@@ -43,7 +43,7 @@ def test_query_params_restore_a_shared_view(tiny_registry):
     at.query_params["projection"] = "mean_pool"
     at.query_params["color"] = "mu"
     at.run()
-    at.switch_page("pages/latent_maps.py").run()
+    at.switch_page("app_pages/latent_maps.py").run()
     assert not at.exception
     assert any("Mean pooling" in m.value for m in at.markdown)
     assert _qp(at, "projection") == "mean_pool" and _qp(at, "order") == "random"
@@ -54,7 +54,7 @@ def test_query_params_restore_a_shared_view(tiny_registry):
     ("CCCCCCCCCC", "TooManyAtomsError")])
 def test_bad_smiles_in_interpolation_gives_message(app, text, message):
     app.run()
-    app.switch_page("pages/interpolation.py").run()
+    app.switch_page("app_pages/interpolation.py").run()
     app.radio(key="src_A").set_value("SMILES").run()
     app.text_input(key="smiles_A").set_value(text).run()
     assert not app.exception, [e.value for e in app.exception]
@@ -66,7 +66,7 @@ def test_bad_smiles_in_interpolation_gives_message(app, text, message):
 
 def test_interpolation_with_molecule_outside_qm9(app):
     app.run()
-    app.switch_page("pages/interpolation.py").run()
+    app.switch_page("app_pages/interpolation.py").run()
     app.radio(key="src_B").set_value("SMILES").run()
     app.text_input(key="smiles_B").set_value("OCC(O)CO").run()
     assert not app.exception

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from backend.data import qm9
-from pages import _common
+from app_pages import _common
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
