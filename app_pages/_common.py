@@ -175,3 +175,21 @@ def tag_badges(tags) -> str:
     flags = {"invariant": tags.invariant, "lossless": tags.lossless, "isometric": tags.isometric,
              "decodable": tags.cross_section}
     return " · ".join(f"{'✅' if v else '❌'} {k}" for k, v in flags.items())
+
+
+def page_data(title: str):
+    """Shared page preamble: title, selection, entry, all codes, maps and projection spec.
+
+    Errors are shown with ``st.error`` and stop the page; the app keeps running.
+    """
+    sel = current()
+    entry = get_entry(sel.model)
+    st.title(title)
+    try:
+        encoded = load_encoded(sel.model, sel.order_seed)
+        maps = get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed)
+    except Exception as exc:  # shown at the page edge; the app keeps running
+        st.error(f"Could not load the codes: {exc}")
+        st.stop()
+    spec = next(s for s in entry.projections() if s.key == sel.projection)
+    return sel, entry, encoded, maps, spec

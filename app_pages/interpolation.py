@@ -6,18 +6,8 @@ from backend import plots, views
 from backend.data import qm9
 from app_pages import _common
 
-sel = _common.current()
-entry = _common.get_entry(sel.model)
-st.title("Interpolation")
-
-try:
-    encoded = _common.load_encoded(sel.model, sel.order_seed)
-    maps = _common.get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed)
-except Exception as exc:
-    st.error(f"Could not load the codes: {exc}")
-    st.stop()
+sel, entry, encoded, maps, spec = _common.page_data("Interpolation")
 table = encoded.table
-spec = next(s for s in entry.projections() if s.key == sel.projection)
 picked = st.session_state.get("map_selection", [])
 
 st.markdown(

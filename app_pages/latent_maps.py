@@ -6,20 +6,9 @@ from backend import plots, views
 from backend.data import qm9
 from app_pages import _common
 
-sel = _common.current()
-entry = _common.get_entry(sel.model)
-st.title("Latent maps")
-
-try:
-    encoded = _common.load_encoded(sel.model, sel.order_seed)
-    maps = _common.get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed)
-except Exception as exc:  # shown at the page edge; the app keeps running
-    st.error(f"Could not build the maps: {exc}")
-    st.stop()
-
+sel, entry, encoded, maps, spec = _common.page_data("Latent maps")
 table = encoded.table
 option = _common.color_option(entry, sel.color)
-spec = next(s for s in entry.projections() if s.key == sel.projection)
 n_bad = int((~table["representable"]).sum())
 st.markdown(f"**{len(table):,} molecules** ({n_bad} not representable by the featurization), node order *{sel.order}* (seed {sel.order_seed}). "
             f"Projection **{spec.label}**: {_common.tag_badges(maps.tags)}. "
