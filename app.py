@@ -15,5 +15,6 @@ nav = st.navigation([
     st.Page("app_pages/home.py", title="Overview", icon="🏠", default=True),
     st.Page("app_pages/latent_maps.py", title="Latent maps", icon="🗺️"),
     st.Page("app_pages/interpolation.py", title="Interpolation", icon="↔️"),
+    st.Page("app_pages/orbits.py", title="Orbits", icon="🔁"),
 ])
 nav.run()

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 import streamlit as st
 
 from backend import plots, registry, views
-from backend.data import qm9
 from backend.latents import NODE_ORDERS
 
 DEFAULTS = {"model": registry.available()[0], "projection": "sort", "order": "random",
-            "order_seed": 0, "proj_seed": 0, "color": "gap"}
-INT_KEYS = ("order_seed", "proj_seed")
+            "order_seed": 0, "proj_seed": 0, "proj_k": 0, "color": "gap"}
+INT_KEYS = ("order_seed", "proj_seed", "proj_k")
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,7 @@ class Selection:
     order: str
     order_seed: int
     proj_seed: int
+    proj_k: int
     color: str
 
 
@@ -38,23 +38,22 @@ def get_entry(model_id: str):
     return registry.get(model_id)
 
 
-def _ensure_featurized(entry) -> None:
-    key = "_featurized_ok"
+def _ensure_data(entry) -> None:
+    key = f"_data_ok_{entry.id}"
     if st.session_state.get(key):
         return
-    with st.status("Loading QM9 (the first start featurizes 130,831 molecules, about 1-2 min)...",
-                   expanded=False) as status:
+    with st.status(entry.data_loading_message(), expanded=False) as status:
         entry.dataset()
-        status.update(label="QM9 loaded", state="complete")
+        status.update(label=f"{entry.dataset_name} loaded", state="complete")
     st.session_state[key] = True
 
 
 def load_encoded(model_id: str, seed: int):
     """All codes of the model's data set, encoding with a progress bar on the first start."""
     entry = get_entry(model_id)
-    _ensure_featurized(entry)
+    _ensure_data(entry)
     if not entry.encoded_cache_path(seed).exists():
-        with st.status(f"Encoding every molecule with {entry.id} (first start only)...") as status:
+        with st.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...") as status:
             bar = st.progress(0.0)
             entry.encode_dataset(seed, progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
             status.update(label="Encoded", state="complete")
@@ -67,36 +66,50 @@ def _encoded(model_id: str, seed: int):
 
 
 @st.cache_data(show_spinner="Fitting PCA maps...", max_entries=16)
-def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: int):
-    """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection)."""
-    return views.compute_maps(_encoded(model_id, seed), order, projection, proj_seed)
+def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int = 0):
+    """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection, k)."""
+    return views.compute_maps(_encoded(model_id, seed), order, projection, proj_seed, proj_k)
 
 
 @st.cache_data(show_spinner="Drawing the map...", max_entries=8)
-def base_map(model_id: str, seed: int, order: str, projection: str, proj_seed: int, color: str,
-             which: str):
+def base_map(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
+             color: str, which: str):
     """The Plotly map of all codes, ``which`` in {"raw", "inv"}; built once per setting
     (hover texts for 130k points take a while), copied per use."""
     entry = get_entry(model_id)
-    maps = get_maps(model_id, seed, order, projection, proj_seed)
+    maps = get_maps(model_id, seed, order, projection, proj_seed, proj_k)
     spec = next(s for s in entry.projections() if s.key == projection)
     m = maps.raw if which == "raw" else maps.inv
     name = "Equivariant view: PCA of raw codes" if which == "raw" else \
         f"Invariant view: PCA of {spec.label.lower()}"
     title = f"{name} ({100 * m.explained_variance_ratio.sum():.0f} % var.)"
-    return plots.latent_map(m.coords, _encoded(model_id, seed).table, color_option(entry, color), title)
+    return plots.latent_map(m.coords, _encoded(model_id, seed).table, color_option(entry, color), title,
+                            label_col=entry.hover_label_col, id_col=entry.id_col)
 
 
 @st.cache_data(show_spinner="Decoding both paths...", max_entries=32)
-def interpolation(model_id: str, seed: int, order: str, projection: str, proj_seed: int,
+def interpolation(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
                   end_a: tuple, end_b: tuple, steps: int):
-    """Both interpolation paths between two endpoints given as ("row", r) or ("smiles", s);
+    """Both interpolation paths between two endpoints given as ("row", r) or ("text", s);
     cached so moving the step slider does not decode again."""
     entry = get_entry(model_id)
     encoded = _encoded(model_id, seed)
-    maps = get_maps(model_id, seed, order, projection, proj_seed)
+    maps = get_maps(model_id, seed, order, projection, proj_seed, proj_k)
     codes = [views.endpoint(entry, encoded, order, seed=seed, **{e[0]: e[1]})[0] for e in (end_a, end_b)]
-    return views.interpolate(entry, encoded, maps, order, projection, codes[0], codes[1], steps, proj_seed)
+    return views.interpolate(entry, encoded, maps, order, projection, codes[0], codes[1], steps,
+                             proj_seed, proj_k)
+
+
+@st.cache_data(show_spinner="Encoding the orbit...", max_entries=32)
+def orbit(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
+          row: int, elements: tuple):
+    """The orbit of one input under ``elements`` (a tuple of hashable group elements) on both maps."""
+    import numpy as np
+
+    entry = get_entry(model_id)
+    maps = get_maps(model_id, seed, order, projection, proj_seed, proj_k)
+    return views.orbit_view(entry, maps, _encoded(model_id, seed), order, projection, row,
+                            np.array(elements), proj_seed, proj_k)
 
 
 def _init_state() -> None:
@@ -135,18 +148,23 @@ def sidebar() -> Selection:
         st.selectbox("Invariant projection", keys, key="projection",
                      format_func=lambda k: next(s.label for s in specs if s.key == k),
                      help="\n".join(f"- **{s.label}**: {s.description}" for s in specs))
-        st.radio("Node order of the inputs", NODE_ORDERS, key="order", horizontal=True,
-                 help="random: every molecule's atoms relabelled by a seeded random permutation; "
-                      "stored: the order of the QM9 file.")
-        st.number_input("Node-order seed", min_value=0, max_value=10_000, step=1, key="order_seed")
+        st.radio(entry.presentation_label, NODE_ORDERS, key="order", horizontal=True,
+                 format_func=lambda k: entry.order_labels.get(k, k), help=entry.order_help)
+        st.number_input("Presentation seed", min_value=0, max_value=10_000, step=1, key="order_seed",
+                        help="Seed of the random node orders / extra rotations.")
         st.number_input("Projection seed", min_value=0, max_value=10_000, step=1, key="proj_seed",
                         help="Seed of random projections (unused by sorting and pooling).")
+        if "k" in views.projection(st.session_state["projection"]).get_params():
+            st.number_input("Random templates k (0 = 2·c·N)", min_value=0, max_value=4096, step=1,
+                            key="proj_k", help="Number of random templates of max filtering / "
+                                               "sorted coorbits.")
         color_keys = [c.key for c in colors]
         if st.session_state["color"] not in color_keys:
             st.session_state["color"] = color_keys[0]
         st.selectbox("Colour by", color_keys, key="color",
                      format_func=lambda k: next(f"{c.label} [{c.unit}]" for c in colors if c.key == k))
-        st.caption(f"Validity: {qm9.VALIDITY_DEFINITION}.")
+        if entry.validity_note:
+            st.caption(f"Validity: {entry.validity_note}.")
     sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
     st.query_params.update({k: str(v) for k, v in sel.__dict__.items()})
     return sel
@@ -187,7 +205,7 @@ def page_data(title: str):
     st.title(title)
     try:
         encoded = load_encoded(sel.model, sel.order_seed)
-        maps = get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed)
+        maps = get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k)
     except Exception as exc:  # shown at the page edge; the app keeps running
         st.error(f"Could not load the codes: {exc}")
         st.stop()

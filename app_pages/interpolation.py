@@ -3,7 +3,6 @@
 import streamlit as st
 
 from backend import plots, views
-from backend.data import qm9
 from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Interpolation")
@@ -11,9 +10,10 @@ table = encoded.table
 picked = st.session_state.get("map_selection", [])
 
 st.markdown(
-    "Pick two molecules. The **raw path** is the straight line between their codes as encoded "
-    f"(node order: *{sel.order}*); the **invariant path** is the straight line between their "
-    f"{spec.label.lower()} representatives. {_common.tag_badges(maps.tags)}")
+    f"Pick two {entry.item_noun}s. The **raw path** is the straight line between their codes as "
+    f"encoded ({entry.presentation_label.lower()}: *{entry.order_labels.get(sel.order, sel.order)}*); "
+    f"the **invariant path** is the straight line between their {spec.label.lower()} "
+    f"representatives, aligned to each other (a quotient geodesic). {_common.tag_badges(maps.tags)}")
 
 seed = st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, value=0, step=1,
                        key="pair_seed")
@@ -22,12 +22,13 @@ ends = []
 cols = st.columns(2)
 for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", rand_b, 1)):
     with col:
-        sources = ["random", "SMILES"] + (["map selection"] if len(picked) > pick_idx else [])
-        source = st.radio(f"Molecule {name}", sources, horizontal=True, key=f"src_{name}")
-        if source == "SMILES":
-            text = st.text_input(f"SMILES of {name}", value="CC(=O)O" if name == "A" else "c1ccoc1",
-                                 key=f"smiles_{name}")
-            key = ("smiles", text)
+        typed = entry.search_label
+        sources = ["random"] + ([typed] if typed else []) + (["map selection"] if len(picked) > pick_idx else [])
+        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True, key=f"src_{name}")
+        if typed and source == typed:
+            text = st.text_input(f"{typed} of {name}", value=entry.search_defaults[pick_idx],
+                                 key=f"text_{name}")
+            key = ("text", text)
         elif source == "map selection":
             key = ("row", int(picked[pick_idx]))
         else:
@@ -36,7 +37,7 @@ for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", 
             _, caption, _ = views.endpoint(entry, encoded, sel.order, seed=sel.order_seed, **{key[0]: key[1]})
             st.caption(caption)
             ends.append(key)
-        except qm9.MoleculeError as exc:
+        except entry.text_errors as exc:
             st.error(f"{type(exc).__name__}: {exc}")
             ends.append(None)
 
@@ -46,7 +47,7 @@ if any(e is None for e in ends):
 
 steps = st.slider("Number of steps", 3, 21, 9, key="n_steps")
 result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                               ends[0], ends[1], steps)
+                               sel.proj_k, ends[0], ends[1], steps)
 step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, steps // 2, key="step")
 
 decodable = result.inv_decoded is not None
@@ -54,20 +55,18 @@ left, right = st.columns(2)
 with left:
     st.subheader("Raw path (straight line in Z)")
     dec = result.raw_decoded[step]
-    _common.svg(entry.render(dec, (320, 240)), f"{dec.smiles or '—'} · {'✅ valid' if dec.valid else '❌ invalid'}")
+    _common.svg(entry.render(dec, (320, 240)), entry.caption(dec))
 with right:
     st.subheader(f"Invariant path ({spec.label})")
     if decodable:
         dec = result.inv_decoded[step]
-        _common.svg(entry.render(dec, (320, 240)),
-                    f"{dec.smiles or '—'} · {'✅ valid' if dec.valid else '❌ invalid'}")
+        _common.svg(entry.render(dec, (320, 240)), entry.caption(dec))
     else:
         row = int(result.inv_nearest_rows[step])
-        info = entry.describe_row(row)
-        _common.svg(entry.render(info["smiles"], (320, 240)),
-                    f"nearest real molecule: #{info['qm9_index']} {info['smiles']}")
+        _common.svg(entry.render_row(row, (320, 240)),
+                    f"nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")
         st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
-                   "shows the nearest real molecule in projected space instead.")
+                   f"shows the nearest real {entry.item_noun} in projected space instead.")
 
 raw_valid = [d.valid for d in result.raw_decoded]
 inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
@@ -76,20 +75,25 @@ for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv
                                     (m2, "inv", result.raw_on_inv_map, result.inv_on_inv_map)):
     with col:
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                               sel.color, which)
+                               sel.proj_k, sel.color, which)
         plots.add_path(fig, raw_xy, "raw path", "#d62728", step, raw_valid)
         plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", step, inv_valid)
         st.plotly_chart(fig, width="stretch", key=f"interp_{which}_map")
-st.caption("Crosses mark steps that decode to invalid molecules; the star is the slider's step. "
+st.caption("Crosses mark steps that decode to invalid outputs; the star is the slider's step. "
            "On the invariant map the raw path is shown through the projection.")
 
 paths = [("raw path", result.raw_decoded)] + ([("invariant path", result.inv_decoded)] if decodable else [])
 for name, decoded in paths:
-    n_valid = sum(d.valid for d in decoded)
-    st.subheader(f"All steps · {name}: {n_valid}/{steps} valid, "
-                 f"{len({d.smiles for d in decoded if d.valid})} distinct")
+    st.subheader(f"All steps · {name}: {entry.path_summary(decoded)}")
     grid = st.columns(min(steps, 7))
     for i, d in enumerate(decoded):
         with grid[i % len(grid)]:
-            _common.svg(entry.render(d, (150, 120)), f"{i}: {d.smiles or '—'}")
-st.caption(f"{qm9.VALIDITY_DEFINITION}.")
+            _common.svg(entry.render(d, (150, 120)), f"{i}: {entry.caption(d)}")
+if not decodable:
+    st.subheader("All steps · invariant path: nearest real samples")
+    grid = st.columns(min(steps, 7))
+    for i, row in enumerate(result.inv_nearest_rows):
+        with grid[i % len(grid)]:
+            _common.svg(entry.render_row(int(row), (150, 120)), f"{i}: {entry.describe_row(int(row))['title']}")
+if entry.validity_note:
+    st.caption(f"{entry.validity_note}.")

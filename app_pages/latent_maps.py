@@ -3,16 +3,18 @@
 import streamlit as st
 
 from backend import plots, views
-from backend.data import qm9
 from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Latent maps")
 table = encoded.table
 option = _common.color_option(entry, sel.color)
-n_bad = int((~table["representable"]).sum())
-st.markdown(f"**{len(table):,} molecules** ({n_bad} not representable by the featurization), node order *{sel.order}* (seed {sel.order_seed}). "
+noun = entry.item_noun
+bad = (f" ({int((~table['representable']).sum())} not representable by the featurization)"
+       if "representable" in table else "")
+st.markdown(f"**{len(table):,} {noun}s**{bad}, {entry.presentation_label.lower()}: "
+            f"*{entry.order_labels.get(sel.order, sel.order)}* (seed {sel.order_seed}). "
             f"Projection **{spec.label}**: {_common.tag_badges(maps.tags)}. "
-            f"Measured invariance error (same molecules, stored vs random order): "
+            f"Measured invariance error (same {noun}s, both presentations): "
             f"max |Δs| = {maps.invariance_error:.2e}.")
 
 picked = st.session_state.get("map_selection", [])
@@ -20,11 +22,11 @@ events = []
 for col, which, m in zip(st.columns(2), ("raw", "inv"), (maps.raw, maps.inv)):
     with col:
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
-                               sel.color, which)
+                               sel.proj_k, sel.color, which)
         events.append(st.plotly_chart(
             plots.add_selection(fig, m.coords, picked), key=f"map_{which}", on_select="rerun",
             selection_mode=("points", "lasso", "box"), width="stretch"))
-st.caption("PCA is fitted once on all molecules; each axis is flipped so that its largest loading "
+st.caption(f"PCA is fitted once on all {noun}s; each axis is flipped so that its largest loading "
            "is positive. Click a point or lasso a group to inspect it.")
 
 new = []
@@ -37,29 +39,29 @@ if new and sorted(set(new)) != picked:
     picked = st.session_state["map_selection"]
 
 if picked:
-    st.subheader(f"Selection: {len(picked)} molecule(s)")
+    st.subheader(f"Selection: {len(picked)} {noun}(s)")
     shown = picked[:6]
     codes = encoded.codes(sel.order)[shown]
     recon = entry.decode(codes)
-    for row, z, dec in zip(shown, codes.values, recon):
+    for i, (row, z, dec) in enumerate(zip(shown, codes.values, recon)):
         info = entry.describe_row(row)
+        value = plots.color_column(table.iloc[[row]], option)[0][0]
+        value = f"{value:.4g}" if isinstance(value, float) else str(value)
         c1, c2, c3 = st.columns([1, 1, 2])
         with c1:
-            _common.svg(entry.render(info["smiles"]),
-                        f"QM9 #{info['qm9_index']}: {info['smiles']} · {option.key} = "
-                        f"{plots.color_column(table.iloc[[row]], option)[0][0]:.4g} {option.unit}")
+            _common.svg(entry.render_row(row), f"{info['title']} · {option.key} = {value} {option.unit}")
         with c2:
-            _common.svg(entry.render(dec), f"decoded from its code: {dec.smiles or '—'}"
-                        f" ({'valid' if dec.valid else 'invalid'})")
+            _common.svg(entry.render(dec), f"decoded from its code: {entry.caption(dec)}")
         with c3:
-            mask = None if codes.mask is None else codes.mask[shown.index(row)]
-            st.plotly_chart(plots.code_bar(z, mask, "raw code per node slot (grey = empty slot)"),
-                            width="stretch", key=f"code_{row}")
+            mask = None if codes.mask is None else codes.mask[i]
+            st.plotly_chart(entry.code_figure(z, mask, "raw code"), width="stretch", key=f"code_{row}")
     if len(picked) > len(shown):
-        st.caption(f"Showing the first {len(shown)} of {len(picked)} selected molecules.")
-        st.dataframe(table.iloc[picked][["qm9_index", "smiles", option.key, "n_atoms", "split"]],
-                     hide_index=True)
+        st.caption(f"Showing the first {len(shown)} of {len(picked)} selected {noun}s.")
+        cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, option.key, "split")
+                                  if c in table))
+        st.dataframe(table.iloc[picked][cols], hide_index=True)
     if st.button("Clear selection"):
         st.session_state["map_selection"] = []
         st.rerun()
-st.caption(f"{qm9.VALIDITY_DEFINITION}.")
+if entry.validity_note:
+    st.caption(f"{entry.validity_note}.")

@@ -4,6 +4,7 @@ Examples
 --------
 python -m backend train qm9 --epochs 6 --name graph_vae_qm9
 python -m backend train qm9 --limit 300 --epochs 2 --name tiny --out /tmp/w
+python -m backend train rotmnist --epochs 30 --name rot_mnist_c8
 python -m backend encode qm9
 python -m backend metrics qm9
 """
@@ -32,18 +33,28 @@ def _pick(ns: argparse.Namespace, cls):
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     from backend.training import TrainConfig
+    from backend.training_mnist import RotTrainConfig
     from models.graph_vae import GraphVAEConfig
+    from models.rot_mnist import RotMNISTConfig
 
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     p_train = sub.add_parser("train", help="train a model; writes weights + JSON sidecar")
-    p_train.add_argument("dataset", choices=["qm9"])
-    p_train.add_argument("--name", default="graph_vae_qm9", help="weights file stem")
-    p_train.add_argument("--out", default=None, help="output folder (default: models/weights)")
-    p_train.add_argument("--n-prior", type=int, default=10000, help="prior samples for validity")
-    _add_dataclass_args(p_train, GraphVAEConfig)
-    _add_dataclass_args(p_train, TrainConfig)
+    p_data = p_train.add_subparsers(dest="dataset", required=True)
+    p_qm9 = p_data.add_parser("qm9", help="permutation-equivariant graph VAE on QM9")
+    p_qm9.add_argument("--name", default="graph_vae_qm9", help="weights file stem")
+    p_qm9.add_argument("--out", default=None, help="output folder (default: models/weights)")
+    p_qm9.add_argument("--n-prior", type=int, default=10000, help="prior samples for validity")
+    _add_dataclass_args(p_qm9, GraphVAEConfig)
+    _add_dataclass_args(p_qm9, TrainConfig)
+    p_rot = p_data.add_parser("rotmnist", help="C_N-equivariant e2cnn autoencoder-classifier on rotated MNIST")
+    p_rot.add_argument("--name", default="rot_mnist_c8", help="weights file stem")
+    p_rot.add_argument("--out", default=None, help="output folder (default: models/weights)")
+    _add_dataclass_args(p_rot, RotMNISTConfig, skip=("widths",))
+    p_rot.add_argument("--widths", type=int, nargs=4, default=list(RotMNISTConfig().widths),
+                       help="regular fields per encoder layer (default: %(default)s)")
+    _add_dataclass_args(p_rot, RotTrainConfig)
 
     p_enc = sub.add_parser("encode", help="encode all of a data set with shipped weights (cached)")
     p_enc.add_argument("dataset", choices=["qm9"])
@@ -56,6 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     p_met.add_argument("--n-prior", type=int, default=10000)
 
     args = parser.parse_args(argv)
+    if args.cmd == "train" and args.dataset == "rotmnist":
+        from backend.training import WEIGHTS_DIR
+        from backend.training_mnist import train_rot_mnist
+
+        argv_list = sys.argv[1:] if argv is None else argv
+        model_cfg = _pick(args, RotMNISTConfig)
+        model_cfg.widths = tuple(args.widths)
+        sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
+                                  out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
+                                  command="python -m backend " + " ".join(argv_list))
+        print(json.dumps(sidecar["metrics_test"], indent=2))
+        return 0
     if args.cmd == "train":
         from backend.training import WEIGHTS_DIR, train_graph_vae
 

@@ -3,7 +3,7 @@
 * Raw path: the straight line ``(1 - t) z1 + t z2`` between the codes as the
   encoder produced them (depends on how each input was presented).
 * Invariant path: the straight line between ``s(z1)`` and ``s(z2)`` for a
-  cross-section ``s``. For sorting with d = 1 the sorted codes form a convex
+  cross-section ``s``, the end moved along its orbit to be closest to the start. For sorting with d = 1 the sorted codes form a convex
   cone, so this line stays sorted and is a geodesic of the quotient space
   (Hansen, Calissano & Feragen, ICML 2024, Sec. 4.1); every point on it is a
   code the decoder can take.
@@ -37,15 +37,28 @@ def linear_path(z1: LatentCodes, z2: LatentCodes, steps: int) -> LatentCodes:
     return LatentCodes((1 - t) * z1.values + t * z2.values, z1.action)
 
 
-def section_path(z1: LatentCodes, z2: LatentCodes, projection, steps: int) -> LatentCodes:
-    """Straight line between the cross-section representatives ``section(z1)``, ``section(z2)``.
+def section_path(z1: LatentCodes, z2: LatentCodes, projection, steps: int,
+                 align_to_each_other: bool = True) -> LatentCodes:
+    """Straight line between cross-section representatives of ``z1`` and ``z2``.
+
+    ``section(z1)`` is the start; the end is ``section(z2)`` moved along its
+    orbit to be closest to the start (``action.align``, exact), so the line is
+    a geodesic of the quotient space between the two orbits. For sorting with
+    d = 1 the alignment changes nothing (sorted codes are already optimally
+    aligned, rearrangement inequality); for C_N orbit alignment it turns two
+    codes aligned to a common reference into codes aligned to each other.
+    With ``align_to_each_other=False`` both ends are the plain section.
 
     ``projection`` must be fitted and offer ``section`` (its tags say
     ``cross_section``); otherwise ``TypeError``.
     """
     if not hasattr(projection, "section"):
         raise TypeError(f"{type(projection).__name__} is not a cross-section: nothing to decode")
-    return linear_path(projection.section(z1), projection.section(z2), steps)
+    s1, s2 = projection.section(z1), projection.section(z2)
+    if align_to_each_other:
+        aligned, _ = s1.action.align(s2.values, s1.values)
+        s2 = LatentCodes(aligned, s1.action)
+    return linear_path(LatentCodes(s1.values, s1.action), s2, steps)
 
 
 def projected_path(p1: np.ndarray, p2: np.ndarray, steps: int) -> np.ndarray:

@@ -55,6 +55,40 @@ def molecule_svg(mol, size: tuple[int, int] = (260, 200), valid: bool = True, re
             f'viewBox="0 0 {w} {h}"><rect width="{w}" height="{h}" fill="white"/>{body}{mark}</svg>')
 
 
+def image_svg(image: np.ndarray, size: tuple[int, int] = (200, 200)) -> str:
+    """SVG with a grey-scale image (H, W) in [0, 1] embedded as a PNG (white = 1, shown dark-on-light).
+
+    Pixels are drawn unsmoothed (``image-rendering: pixelated``). Uses Pillow
+    (a Streamlit dependency) for the PNG.
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    img = np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)
+    pil = Image.fromarray((255 * (1.0 - img)).round().astype(np.uint8), mode="L")
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    w, h = size
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}">'
+            f'<rect width="{w}" height="{h}" fill="white"/>'
+            f'<image width="{w}" height="{h}" style="image-rendering:pixelated" '
+            f'preserveAspectRatio="xMidYMid meet" href="data:image/png;base64,{data}"/></svg>')
+
+
+def code_heatmap(values: np.ndarray, title: str) -> go.Figure:
+    """Heatmap of one code (c, N): one row per regular field, one column per fibre position."""
+    v = np.asarray(values)
+    fig = go.Figure(go.Heatmap(z=v, x=[f"g{j}" for j in range(v.shape[1])],
+                               y=[f"field {i}" for i in range(v.shape[0])], colorscale="RdBu",
+                               zmid=0.0, colorbar=dict(title=dict(text="value"))))
+    fig.update_layout(title=title, height=300, margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title="fibre position (rotation 2πk/N)")
+    return fig
+
+
 def color_column(table: pd.DataFrame, option) -> tuple[np.ndarray, str]:
     """Display values of a colour option and the colour-bar title with its unit."""
     values = table[option.key].to_numpy()
@@ -64,23 +98,23 @@ def color_column(table: pd.DataFrame, option) -> tuple[np.ndarray, str]:
 
 
 def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
-               hover_cols: tuple[str, ...] = ("qm9_index", "smiles"),
-               max_hover: int = 200_000) -> go.Figure:
+               label_col: str = "smiles", id_col: str = "qm9_index") -> go.Figure:
     """WebGL scatter of a 2-D map coloured by ``option``.
 
-    ``customdata[:, 0]`` of every marker is its global row id. Categorical
-    options get one trace per category; continuous ones a Viridis colour bar
-    titled with the unit.
+    ``customdata[:, 0]`` of every marker is its global row id and
+    ``customdata[:, 1]`` the data set's own id (``id_col``, e.g. QM9's index).
+    Hover shows ``label_col`` (e.g. the SMILES), the id and the colour value
+    through a ``hovertemplate``, so the figure carries each string once and
+    the numbers as binary arrays (about 4 MB for 130k points instead of 15 MB
+    of preformatted hover texts). Categorical options get one trace per
+    category; continuous ones a Viridis colour bar titled with the unit.
     """
     values, cbar = color_column(table, option)
-    rows = np.arange(len(table))
-    hover_text = None
-    if len(table) <= max_hover:
-        parts = [table[c].astype(str).to_numpy() for c in hover_cols if c in table]
-        label = [f"{c}: " for c in hover_cols if c in table]
-        hover_text = np.array(["<br>".join(lbl + p[i] for lbl, p in zip(label, parts)) for i in rows])
-        shown = values if option.categorical else np.round(values, 4)
-        hover_text = np.char.add(np.char.add(hover_text.astype(str), f"<br>{cbar}: "), shown.astype(str))
+    n = len(table)
+    ids = table[id_col].to_numpy(np.int64) if id_col in table else np.arange(n)
+    custom = np.stack([np.arange(n, dtype=np.int64), ids], axis=1)
+    labels = table[label_col].astype(str).to_numpy() if label_col in table else None
+    head = (f"%{{text}}<br>" if labels is not None else "") + f"{id_col}: %{{customdata[1]}}<br>"
     fig = go.Figure()
     marker = dict(size=3, opacity=0.7)
     if option.categorical:
@@ -88,12 +122,14 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
             sel = values == cat
             fig.add_trace(go.Scattergl(
                 x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{option.key}={cat}",
-                customdata=rows[sel][:, None], marker=marker,
-                text=None if hover_text is None else hover_text[sel], hoverinfo="text"))
+                customdata=custom[sel], marker=marker,
+                text=None if labels is None else labels[sel],
+                hovertemplate=head + f"{cbar}: {cat}<extra></extra>"))
     else:
         fig.add_trace(go.Scattergl(
             x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes",
-            customdata=rows[:, None], text=hover_text, hoverinfo="text",
+            customdata=custom, text=labels,
+            hovertemplate=head + f"{cbar}: %{{marker.color:.4g}}<extra></extra>",
             marker=dict(**marker, color=values, colorscale="Viridis", showscale=True,
                         colorbar=dict(title=dict(text=cbar)))))
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
@@ -130,6 +166,22 @@ def add_path(fig: go.Figure, path_xy: np.ndarray, name: str, color: str, current
             x=[path_xy[current, 0]], y=[path_xy[current, 1]], mode="markers", showlegend=False,
             hoverinfo="skip", customdata=[[-1 - current]],
             marker=dict(size=20, symbol="star", color=color, line=dict(color="black", width=1))))
+    return fig
+
+
+def add_orbit(fig: go.Figure, xy: np.ndarray, name: str, color: str, closed: bool = False,
+              star: bool = False) -> go.Figure:
+    """Overlay an orbit (G, 2) on a map: markers, joined in order (and closed) when ``closed``;
+    a single large star when ``star``. Markers carry ``customdata = -1`` so selections ignore them."""
+    xy = np.asarray(xy)
+    if closed and len(xy) > 1:
+        xy = np.concatenate([xy, xy[:1]])
+    mode = "markers" if (star or not closed) else "lines+markers"
+    marker = dict(size=18 if star else 7, color=color, symbol="star" if star else "circle",
+                  line=dict(color="black" if star else "white", width=1))
+    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode=mode, name=name, hoverinfo="name",
+                             customdata=np.full((len(xy), 1), -1), line=dict(color=color, width=2),
+                             marker=marker))
     return fig
 
 

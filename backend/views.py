@@ -39,10 +39,20 @@ class Maps:
     invariance_error: float
 
 
-def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed: int = 0) -> Maps:
+def projection(projection_key: str, seed: int = 0, k: int = 0):
+    """A new projection by key; ``k > 0`` sets the number of random templates where the
+    projection has them (max filtering, sorted coorbits) and is ignored otherwise."""
+    proj = make_projection(projection_key, seed)
+    if k and "k" in proj.get_params():
+        proj.set_params(k=int(k))
+    return proj
+
+
+def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed: int = 0,
+                 k: int = 0) -> Maps:
     """PCA maps of raw and projected codes, fitted once on the whole data set."""
     codes = encoded.codes(order)
-    proj = make_projection(projection_key, seed).fit(codes)
+    proj = projection(projection_key, seed, k).fit(codes)
     projected = proj.transform(codes)
     other = encoded.codes("stored" if order == "random" else "random")
     err = float(np.abs(proj.transform(other) - projected).max()) if len(codes) else 0.0
@@ -76,7 +86,7 @@ class Interpolation:
 
 
 def interpolate(entry, encoded: EncodedDataset, maps: Maps, order: str, projection_key: str,
-                z_a: LatentCodes, z_b: LatentCodes, steps: int, seed: int = 0) -> Interpolation:
+                z_a: LatentCodes, z_b: LatentCodes, steps: int, seed: int = 0, k: int = 0) -> Interpolation:
     """Decode the raw and the invariant path between codes ``z_a`` and ``z_b`` (batch size 1).
 
     For a cross-section projection the invariant path is decoded; otherwise
@@ -84,12 +94,12 @@ def interpolate(entry, encoded: EncodedDataset, maps: Maps, order: str, projecti
     nearest real sample (``inv_nearest_rows``).
     """
     codes = encoded.codes(order)
-    proj = make_projection(projection_key, seed).fit(codes)
+    proj = projection(projection_key, seed, k).fit(codes)
     raw = linear_path(z_a, z_b, steps)
     raw_decoded = entry.decode(raw)
     raw_proj = proj.transform(raw)
     if proj.tags().cross_section:
-        inv = section_path(z_a, z_b, proj, steps)
+        inv = section_path(z_a, z_b, proj, steps, align_to_each_other=True)
         inv_decoded = entry.decode(inv)
         inv_proj = proj.transform(inv)
         inv_flat = inv.flat()
@@ -128,32 +138,70 @@ def selected_rows(points: list[dict]) -> list[int]:
 
 
 def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,
-             smiles: str | None = None, seed: int = 0) -> tuple[LatentCodes, str, int | None]:
+             text: str | None = None, seed: int = 0) -> tuple[LatentCodes, str, int | None]:
     """Code (1, ...) of an interpolation endpoint, a caption, and its data-set row (or None).
 
-    Either a data-set ``row`` (its code under ``order``) or a ``smiles`` string:
-    a molecule in the data set is looked up by canonical SMILES and uses its
-    stored code; any other molecule is encoded on the fly (relabelled by a
-    seeded random permutation when ``order == "random"``).
+    Either a data-set ``row`` (its code under ``order``) or a typed ``text``
+    (a SMILES for molecules, an image index for images) that the model entry
+    resolves with ``endpoint_from_text``.
 
     Raises
     ------
     ValueError
-        If neither or both of ``row`` and ``smiles`` are given.
-    backend.data.qm9.MoleculeError
-        (InvalidSmilesError, UnsupportedElementError, TooManyAtomsError) for bad SMILES.
+        If neither or both of ``row`` and ``text`` are given.
+    Exception
+        The entry's ``text_errors`` for bad typed input (e.g.
+        :class:`backend.data.qm9.MoleculeError` for an unparsable SMILES).
     """
-    if (row is None) == (smiles is None):
-        raise ValueError("give exactly one of row and smiles")
-    if smiles is not None:
-        rows = entry.dataset().rows_of_smiles(smiles)
-        if len(rows):
-            row = int(rows[0])
-        else:
-            perm = None
-            if order == "random":
-                perm = entry.latent_action.random_element(np.random.default_rng(seed))
-            code = entry.encode_smiles(smiles, perm)
-            return code, f"{smiles.strip()} (not in the data set; encoded now)", None
-    info = entry.describe_row(row)
-    return encoded.codes(order)[row], f"#{info['qm9_index']} {info['smiles']}", row
+    if (row is None) == (text is None):
+        raise ValueError("give exactly one of row and text")
+    if text is not None:
+        return entry.endpoint_from_text(text, encoded, order, seed)
+    return encoded.codes(order)[row], entry.describe_row(row)["title"], row
+
+
+@dataclass(frozen=True)
+class OrbitView:
+    """One input acted on by many group elements, traced on both maps.
+
+    Attributes
+    ----------
+    elements : ndarray (G, ...), the group elements applied to the input.
+    codes : LatentCodes (G, ...), codes of the transformed inputs.
+    raw_xy, inv_xy : (G, 2), positions on the equivariant and the invariant map.
+    projected : (G, k), ``s(z)`` of each transformed input.
+    invariance_error : float, max over the orbit of ``||s(z_g) - s(z_e)||`` (first
+        element = identity) divided by the median norm of ``s`` over the data set
+        (so 0.01 means 1 % of a typical code's size).
+    invariance_error_abs : float, the same without the division.
+    raw_spread : float, the same ratio for the raw codes (how far the orbit
+        moves the equivariant code).
+    """
+
+    elements: np.ndarray
+    codes: LatentCodes
+    raw_xy: np.ndarray
+    inv_xy: np.ndarray
+    projected: np.ndarray
+    invariance_error: float
+    invariance_error_abs: float
+    raw_spread: float
+
+
+def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projection_key: str, row: int,
+               elements: np.ndarray, seed: int = 0, k: int = 0) -> OrbitView:
+    """Encode the input at ``row`` transformed by each element; place the orbit on both maps.
+
+    The first element should be the identity (the reference for the
+    invariance error). Uses the model entry's ``encode_transformed``.
+    """
+    codes = entry.encode_transformed(row, elements)
+    proj = projection(projection_key, seed, k).fit(encoded.codes(order))
+    projected = proj.transform(codes)
+    scale_s = float(np.median(np.linalg.norm(maps.projected, axis=1))) or 1.0
+    flat_all = encoded.codes(order).flat()
+    scale_z = float(np.median(np.linalg.norm(flat_all, axis=1))) or 1.0
+    err = float(np.linalg.norm(projected - projected[:1], axis=1).max())
+    spread = float(np.linalg.norm(codes.flat() - codes.flat()[:1], axis=1).max())
+    return OrbitView(np.asarray(elements), codes, maps.raw.transform(codes.flat()),
+                     maps.inv.transform(projected), projected, err / scale_s, err, spread / scale_z)

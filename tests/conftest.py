@@ -55,3 +55,33 @@ def tiny_registry(tiny_weights, tmp_path_factory, monkeypatch):
 @pytest.fixture()
 def rng():
     return np.random.default_rng(12345)
+
+
+TINY_ROT_ARGS = ["train", "rotmnist", "--limit", "300", "--epochs", "2", "--batch-size", "32",
+                 "--widths", "2", "2", "3", "3", "--latent-fields", "4", "--lr", "0.003",
+                 "--name", "rot_mnist_c8"]
+
+
+@pytest.fixture(scope="session")
+def tiny_rot_weights(tiny_weights):
+    """A tiny rotated-MNIST e2cnn model trained by ``python -m backend train rotmnist``
+    (in-process) into the same folder as the tiny graph VAE, so one weights dir serves both."""
+    from backend.__main__ import main
+
+    out = tiny_weights[0]
+    assert main(TINY_ROT_ARGS + ["--out", str(out)]) == 0
+    return out, json.loads((out / "rot_mnist_c8.json").read_text())
+
+
+@pytest.fixture()
+def tiny_rot_registry(tiny_rot_weights, monkeypatch):
+    """Registry entry of the tiny rotated-MNIST model on its 300 images."""
+    from backend import registry
+
+    monkeypatch.setenv("ELX_WEIGHTS_DIR", str(tiny_rot_weights[0]))
+    monkeypatch.setenv("ELX_MNIST_LIMIT", "300")
+    monkeypatch.setenv("ELX_QM9_SUBSET", "600")
+    entry = registry.get("rot_mnist_c8")
+    entry.reset()
+    yield entry
+    entry.reset()

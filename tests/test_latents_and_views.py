@@ -112,7 +112,7 @@ def test_maps_and_interpolation_views(tiny_registry):
         assert maps.raw.coords.shape == (600, 2) and maps.inv.coords.shape == (600, 2)
         assert maps.invariance_error < 1e-4
         z_a, _, _ = views.endpoint(entry, enc, "random", row=3)
-        z_b, cap, row = views.endpoint(entry, enc, "random", smiles="CC(=O)O")
+        z_b, cap, row = views.endpoint(entry, enc, "random", text="CC(=O)O")
         res = views.interpolate(entry, enc, maps, "random", key, z_a, z_b, 5)
         assert len(res.raw_decoded) == 5 and res.raw_on_raw_map.shape == (5, 2)
         if key == "mean_pool":
@@ -129,7 +129,7 @@ def test_endpoint_bad_smiles_raise_molecule_errors(tiny_registry, text):
 
     enc = tiny_registry.encode_dataset(0)
     with pytest.raises(MoleculeError):
-        views.endpoint(tiny_registry, enc, "random", smiles=text)
+        views.endpoint(tiny_registry, enc, "random", text=text)
 
 
 def test_invalid_molecules_are_drawn_with_a_mark():

@@ -6,7 +6,8 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGES = ["app_pages/home.py", "app_pages/latent_maps.py", "app_pages/interpolation.py"]
+PAGES = ["app_pages/home.py", "app_pages/latent_maps.py", "app_pages/interpolation.py",
+         "app_pages/orbits.py"]
 
 
 @pytest.fixture()
@@ -56,11 +57,11 @@ def test_bad_smiles_in_interpolation_gives_message(app, text, message):
     app.run()
     app.switch_page("app_pages/interpolation.py").run()
     app.radio(key="src_A").set_value("SMILES").run()
-    app.text_input(key="smiles_A").set_value(text).run()
+    app.text_input(key="text_A").set_value(text).run()
     assert not app.exception, [e.value for e in app.exception]
     assert any(message in e.value for e in app.error), [e.value for e in app.error]
     # the app keeps running: fix the input and the page works again
-    app.text_input(key="smiles_A").set_value("CCO").run()
+    app.text_input(key="text_A").set_value("CCO").run()
     assert not app.exception and not app.error
 
 
@@ -68,6 +69,39 @@ def test_interpolation_with_molecule_outside_qm9(app):
     app.run()
     app.switch_page("app_pages/interpolation.py").run()
     app.radio(key="src_B").set_value("SMILES").run()
-    app.text_input(key="smiles_B").set_value("OCC(O)CO").run()
+    app.text_input(key="text_B").set_value("OCC(O)CO").run()
     assert not app.exception
     assert any("encoded now" in c.value or "#" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("projection", ["orbit_alignment", "max_filtering"])
+def test_pages_run_with_rotated_mnist(tiny_rot_registry, page, projection):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["model"] = "rot_mnist_c8"
+    at.query_params["projection"] = projection
+    at.query_params["color"] = "label"
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert _qp(at, "model") == "rot_mnist_c8" and _qp(at, "projection") == projection
+    if page.endswith("interpolation.py") and projection == "max_filtering":
+        # not a cross-section: the page says it shows nearest real images instead
+        assert any("nearest real image" in w.value for w in at.warning)
+    if page.endswith("orbits.py"):
+        assert any("Invariance error" in m.label for m in at.metric)
+
+
+def test_bad_image_index_gives_message(tiny_rot_registry):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["model"] = "rot_mnist_c8"
+    at.run()
+    at.switch_page("app_pages/interpolation.py").run()
+    at.radio(key="src_A").set_value("Image index").run()
+    at.text_input(key="text_A").set_value("seven").run()
+    assert not at.exception
+    assert any("whole number" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="text_A").set_value("7").run()
+    assert not at.exception and not at.error

@@ -1,0 +1,99 @@
+"""Orbits: act on one input with many group elements and trace its codes on both maps."""
+
+import numpy as np
+import streamlit as st
+
+from backend import plots, views
+from app_pages import _common
+
+sel, entry, encoded, maps, spec = _common.page_data("Orbits")
+table = encoded.table
+noun = entry.item_noun
+picked = st.session_state.get("map_selection", [])
+
+st.markdown(
+    f"Transform one {noun}'s **input** by group elements ({entry.input_action_description}) and "
+    f"encode each copy. On the equivariant map the copies trace the orbit (a loop or a cloud); on "
+    f"the invariant map of **{spec.label}** they should sit on one point. {_common.tag_badges(maps.tags)}")
+
+c1, c2 = st.columns(2)
+with c1:
+    typed = entry.search_label
+    sources = ["random"] + ([typed] if typed else []) + (["map selection"] if picked else [])
+    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key="orbit_src")
+    if source == "map selection":
+        row = int(picked[0])
+    elif typed and source == typed:
+        text = st.text_input(typed, value=entry.search_defaults[0], key="orbit_text")
+        try:
+            _, caption, row = views.endpoint(entry, encoded, sel.order, text=text, seed=sel.order_seed)
+        except entry.text_errors as exc:
+            st.error(f"{type(exc).__name__}: {exc}")
+            st.stop()
+        if row is None:
+            st.info(f"{caption}: the orbit view needs a {noun} of the data set.")
+            st.stop()
+    else:
+        pick_seed = st.number_input("Random pick seed", 0, 1_000_000, 0, key="orbit_seed")
+        row = views.random_pair(len(table), int(pick_seed))[0]
+    st.caption(entry.describe_row(row)["title"])
+
+with c2:
+    if entry.orbit_control == "angle":
+        n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, 72, step=8, key="orbit_n")
+        deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359, 45, key="orbit_angle")
+        chosen = float(np.radians(deg))
+    else:
+        n_orbit = st.slider("Orbit: number of random relabellings", 8, 200, 60, key="orbit_n")
+        how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True, key="orbit_how")
+        if how == "typed":
+            text = st.text_input("Slot order (new slot i takes old slot p[i])",
+                                 " ".join(map(str, np.roll(np.arange(entry.latent_action.n), 1))),
+                                 key="orbit_perm")
+            try:
+                chosen = entry.parse_element(text)
+            except ValueError as exc:
+                st.error(str(exc))
+                st.stop()
+        else:
+            el_seed = st.number_input("Relabelling seed", 0, 1_000_000, 1, key="orbit_el_seed")
+            chosen = entry.latent_action.random_element(np.random.default_rng(int(el_seed)))
+
+elements = entry.orbit_elements(int(n_orbit), seed=sel.order_seed)
+all_elements = np.concatenate([elements, np.asarray(chosen)[None]])  # last = the chosen one
+key = tuple(map(float, all_elements)) if all_elements.ndim == 1 else tuple(map(tuple, all_elements.tolist()))
+try:
+    orb = _common.orbit(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k,
+                        row, key)
+except Exception as exc:  # shown at the page edge; the app keeps running
+    st.error(f"Could not encode the orbit: {exc}")
+    st.stop()
+
+m1, m2, m3 = st.columns(3)
+m1.metric("Invariance error of the projection", f"{orb.invariance_error:.1e}",
+          help="max over the orbit of ‖s(z_g) − s(z)‖ / median ‖s(z)‖ over the data set")
+m2.metric("Spread of the raw codes", f"{orb.raw_spread:.2f}",
+          help="max over the orbit of ‖z_g − z‖ / median ‖z‖ over the data set")
+m3.metric("Group elements", f"{len(all_elements)}")
+st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e}. For rotations off the 90° "
+           "grid the input itself is interpolated, so even an exactly invariant projection of an "
+           "only approximately equivariant encoder shows a small error.")
+
+left, right = st.columns([1, 2])
+with left:
+    _common.svg(entry.render_transformed(row, chosen, (260, 220)), f"input, {entry.element_label(chosen)}")
+    _common.svg(entry.render_row(row, (260, 220)), "input as stored")
+with right:
+    st.plotly_chart(entry.code_figure(orb.codes.values[-1], None, f"raw code after {entry.element_label(chosen)}"),
+                    width="stretch", key="orbit_code")
+
+closed = entry.orbit_control == "angle"
+for col, which, xy in zip(st.columns(2), ("raw", "inv"), (orb.raw_xy, orb.inv_xy)):
+    with col:
+        fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                               sel.proj_k, sel.color, which)
+        plots.add_orbit(fig, xy[:-1], "orbit", "#d62728", closed=closed)
+        plots.add_orbit(fig, xy[-1:], entry.element_label(chosen), "#ff7f0e", star=True)
+        st.plotly_chart(fig, width="stretch", key=f"orbit_{which}_map")
+st.caption("Red: the codes of all transformed copies (for rotations, joined in angle order); "
+           "orange star: the copy shown above.")
