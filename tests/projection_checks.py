@@ -120,10 +120,35 @@ def check_fit_idempotent_and_seeded(proj, action, rng):
     return 0.0
 
 
-def checks_for(tags, has_section: bool):
-    """The checks that apply, by tag."""
+def check_output_shape_and_names(proj, action, rng):
+    """(B, k) float32 output, k as declared by the projection, one feature name per column."""
+    codes = _codes(action, rng, 7)
+    p = clone(proj).fit(codes)
+    out = p.transform(codes)
+    k = p._n_out(action)
+    assert out.shape == (7, k) and out.dtype == np.float32, (out.shape, out.dtype, k)
+    assert len(p.get_feature_names_out()) == k and np.isfinite(out).all()
+    return 0.0
+
+
+def check_seed_matters(proj, action, rng):
+    """Random templates: the same seed gives the same output, another seed a different one."""
+    codes = _codes(action, rng)
+    seed = proj.get_params()["seed"]
+    a = clone(proj).fit(codes).transform(codes)
+    b = clone(proj).set_params(seed=seed).fit(codes).transform(codes)
+    c = clone(proj).set_params(seed=seed + 1).fit(codes).transform(codes)
+    diff = float(np.abs(a - c).max())
+    assert np.array_equal(a, b) and diff > 1e-3, f"seed {seed} vs {seed + 1}: max difference {diff:.2e}"
+    return diff
+
+
+def checks_for(tags, has_section: bool, *, random_templates: bool = False):
+    """The checks that apply, by tag (``random_templates``: the projection draws seeded templates)."""
     out = [check_not_fitted_raises, check_transform_pure, check_sample_order_and_subset,
-           check_fit_idempotent_and_seeded]
+           check_fit_idempotent_and_seeded, check_output_shape_and_names]
+    if random_templates:
+        out.append(check_seed_matters)
     if tags.invariant:
         out.append(check_invariance)
     if tags.cross_section and has_section:

@@ -85,3 +85,14 @@ def test_latent_codes_carry_action_and_refuse_mixing():
     assert moved.values[0, :, 0].tolist() == [2, 0, 1] and moved.mask.shape == (2, 3)
     half = 0.5 * (z + z)
     assert np.allclose(half.values, z.values)
+
+
+def test_actions_of_different_groups_never_mix():
+    """Same code shape (3, 4), different groups: unequal, and codes refuse to combine."""
+    from backend.groups import CyclicShiftAction
+
+    perm, cyc = PermutationAction(3, 4), CyclicShiftAction(3, 4)
+    assert perm.code_shape == cyc.code_shape and perm != cyc and hash(perm) != hash(cyc)
+    z = np.zeros((2, 3, 4), np.float32)
+    with pytest.raises(ActionMismatchError):
+        LatentCodes(z, perm) + LatentCodes(z, cyc)

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 
-from backend.groups import PermutationAction
-from backend.projections import (PROJECTIONS, ChannelSortProjection, PoolingProjection,
+from backend.groups import CyclicShiftAction, PermutationAction
+from backend.projections import (PROJECTIONS, ChannelSortProjection, FourierModulusProjection,
+                                 GroupPoolingProjection, MaxFilteringProjection,
+                                 OrbitAlignmentProjection, PoolingProjection, SortedCoorbitProjection,
                                  SortProjection, make_projection, projections_for)
 from tests import projection_checks as pc
 
 ACTIONS = [PermutationAction(5, 1), PermutationAction(6, 1), PermutationAction(4, 3),
-           PermutationAction(9, 1)]
+           PermutationAction(9, 1), CyclicShiftAction(3, 8), CyclicShiftAction(2, 4)]
 
 
 def _cases():
@@ -17,7 +19,8 @@ def _cases():
         for spec in projections_for(action):
             proj = spec.make(0)
             tags = proj.tags(action)
-            for check in pc.checks_for(tags, hasattr(proj, "section")):
+            for check in pc.checks_for(tags, hasattr(proj, "section"),
+                                       random_templates=getattr(proj, "_random_templates", False)):
                 if check is pc.check_isometry_brute_force and action.n > 7:
                     continue
                 yield pytest.param(spec.key, action, check,
@@ -43,6 +46,50 @@ def test_tags_as_documented():
     assert not ChannelSortProjection().tags(three).lossless
     pool = PoolingProjection(reduce="sum").tags(one)
     assert not (pool.lossless or pool.isometric or pool.cross_section) and pool.invariant
+
+
+def test_cyclic_tags_as_documented():
+    a = CyclicShiftAction(3, 8)
+    oa = OrbitAlignmentProjection().tags(a)
+    assert oa.invariant and oa.lossless and oa.cross_section and not oa.isometric
+    for proj in (MaxFilteringProjection(), SortedCoorbitProjection(), FourierModulusProjection(),
+                 GroupPoolingProjection(reduce="max"), GroupPoolingProjection(reduce="mean")):
+        t = proj.tags(a)
+        assert t.invariant and not (t.lossless or t.isometric or t.cross_section), proj
+
+
+def test_projections_for_keeps_the_groups_apart():
+    s_n = {s.key for s in projections_for(PermutationAction(9, 1))}
+    c_n = {s.key for s in projections_for(CyclicShiftAction(16, 8))}
+    assert s_n == {"sort", "channel_sort", "sum_pool", "mean_pool", "max_pool"}
+    assert c_n == {"orbit_alignment", "max_filtering", "sorted_coorbits", "fourier_modulus",
+                   "group_mean_pool", "group_max_pool"}
+    assert [s.key for s in projections_for(CyclicShiftAction(2, 4))][0] == "orbit_alignment"  # UI default
+    for spec in PROJECTIONS.values():
+        assert spec.label and spec.description
+
+
+def test_make_projection_seed_and_overrides():
+    assert make_projection("max_filtering", 7).seed == 7
+    p = make_projection("sorted_coorbits", 3, k=5, m=2)
+    assert (p.k, p.m, p.seed) == (5, 2, 3)
+    assert repr(make_projection("sort")) == "SortProjection()"  # old call, unchanged
+    with pytest.raises(ValueError, match="no parameter"):
+        make_projection("sort", 0, k=3)
+    with pytest.raises(KeyError, match="orbit_alignment"):
+        make_projection("nope")
+
+
+def test_cyclic_projections_refuse_permutation_codes_and_vice_versa():
+    from backend.groups import LatentCodes
+    from backend.projections import UnsupportedActionError
+
+    perm = LatentCodes(np.zeros((2, 3, 4), np.float32), PermutationAction(3, 4))
+    cyc = LatentCodes(np.zeros((2, 3, 4), np.float32), CyclicShiftAction(3, 4))
+    with pytest.raises(UnsupportedActionError):
+        MaxFilteringProjection().fit(perm)
+    with pytest.raises(UnsupportedActionError):
+        SortProjection().fit(cyc)
 
 
 def test_pooling_and_channel_sort_confuse_orbits_that_sorting_separates():
