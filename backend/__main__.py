@@ -6,7 +6,9 @@ python -m backend train qm9 --epochs 6 --name graph_vae_qm9
 python -m backend train qm9 --limit 300 --epochs 2 --name tiny --out /tmp/w
 python -m backend train rotmnist --epochs 30 --name rot_mnist_c8
 python -m backend encode qm9
+python -m backend encode rotmnist
 python -m backend metrics qm9
+python -m backend metrics rotmnist
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import json
 import sys
 from dataclasses import fields
 from pathlib import Path
+
+
+DEFAULT_MODELS = {"qm9": "graph_vae_qm9", "rotmnist": "rot_mnist_c8"}
 
 
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
@@ -57,16 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p_rot, RotTrainConfig)
 
     p_enc = sub.add_parser("encode", help="encode all of a data set with shipped weights (cached)")
-    p_enc.add_argument("dataset", choices=["qm9"])
-    p_enc.add_argument("--model", default="graph_vae_qm9", help="registry model id")
-    p_enc.add_argument("--node-order-seed", type=int, default=0)
+    p_enc.add_argument("dataset", choices=["qm9", "rotmnist"])
+    p_enc.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
+    p_enc.add_argument("--node-order-seed", type=int, default=0,
+                       help="seed of the random node orders / extra rotations")
 
     p_met = sub.add_parser("metrics", help="recompute a model's test metrics and compare to its sidecar")
-    p_met.add_argument("dataset", choices=["qm9"])
-    p_met.add_argument("--model", default="graph_vae_qm9")
+    p_met.add_argument("dataset", choices=["qm9", "rotmnist"])
+    p_met.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_met.add_argument("--n-prior", type=int, default=10000)
 
     args = parser.parse_args(argv)
+    if getattr(args, "model", "x") is None:
+        args.model = DEFAULT_MODELS[args.dataset]
     if args.cmd == "train" and args.dataset == "rotmnist":
         from backend.training import WEIGHTS_DIR
         from backend.training_mnist import train_rot_mnist
@@ -94,7 +102,16 @@ def main(argv: list[str] | None = None) -> int:
 
         entry = registry.get(args.model)
         codes = entry.encode_dataset(node_order_seed=args.node_order_seed, progress=True)
-        print(f"encoded {len(codes.table)} molecules -> {codes.cache_path}")
+        print(f"encoded {len(codes.table)} {entry.item_noun}s -> {codes.cache_path}")
+        return 0
+    if args.cmd == "metrics" and args.dataset == "rotmnist":
+        from backend import registry
+        from backend.training_mnist import rot_mnist_metrics
+
+        entry = registry.get(args.model)
+        data = entry.dataset().data
+        metrics = rot_mnist_metrics(entry.model(), data, data.rows("test"))
+        print(json.dumps({"recomputed": metrics, "sidecar": entry.sidecar.get("metrics_test")}, indent=2))
         return 0
     if args.cmd == "metrics":
         from backend import registry

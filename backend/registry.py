@@ -553,7 +553,7 @@ class RotMNISTEntry(ModelEntry):
         torch.set_num_threads(1)
         try:
             with torch.inference_mode():
-                z = self.model().encode(torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)))
+                z = self.model().encode(torch.from_numpy(np.array(images, dtype=np.float32)))
             return z.numpy().astype(np.float32)
         finally:
             torch.set_num_threads(threads)

@@ -28,13 +28,17 @@ def test_requirements_pin_everything_and_torch():
     assert "torch==2.13.0" in (ROOT / "Dockerfile").read_text()
 
 
-def test_dockerfile_build_step_encode_runs(tiny_registry):
-    """The image runs ``python -m backend encode qm9`` at build time (here on the tiny model)."""
+def test_dockerfile_build_step_encode_runs(tiny_rot_registry):
+    """The image runs ``python -m backend encode qm9`` and ``... encode rotmnist`` at build time
+    (here on the tiny models and small data)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    res = subprocess.run([sys.executable, "-m", "backend", "encode", "qm9"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-2000:]
-    assert "encoded 600 molecules" in res.stdout
+    docker = (ROOT / "Dockerfile").read_text()
+    for dataset, expect in (("qm9", "encoded 600 molecules"), ("rotmnist", "encoded 300 images")):
+        assert f"python -m backend encode {dataset}" in docker
+        res = subprocess.run([sys.executable, "-m", "backend", "encode", dataset], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-2000:]
+        assert expect in res.stdout
 
 
 def _free_port():
