@@ -43,3 +43,34 @@ def test_shipped_model_strict_loads_and_is_equivariant(qm9_graphs):
     err = (mu_p - mu[i, perm]).abs().max().item()
     print(f"shipped encoder equivariance error: {err:.1e}")
     assert err < 1e-4
+
+
+ROT_WEIGHTS = DEFAULT_WEIGHTS_DIR / "rot_mnist_c8.pt"
+ROT_SIDECAR = DEFAULT_WEIGHTS_DIR / "rot_mnist_c8.json"
+
+
+def test_shipped_rot_mnist_weights_reproduce_reference_output_and_metrics():
+    """The fixed load recipe (build, eval, strict load) reproduces the sidecar's stored codes
+    and its test accuracy; 90-degree input rotations shift the code by N/4 to float level."""
+    from backend.training_mnist import RotTrainConfig, equivariance_errors, load_data, rot_mnist_metrics
+    from models.rot_mnist import RotMNISTConfig, load_rot_mnist
+
+    card = json.loads(ROT_SIDECAR.read_text())
+    assert file_sha256(ROT_WEIGHTS) == card["weights_sha256"]
+    assert card["command"].startswith("python -m backend train rotmnist")
+    assert card["data"]["limit"] == 0 and card["data"]["n_images"] == 5000
+    assert card["saved_in_mode"] == "eval"
+    model = load_rot_mnist(ROT_WEIGHTS, RotMNISTConfig.from_dict(card["model_config"]))
+    data = load_data(RotTrainConfig(**card["train_config"]))
+    ref = card["reference_output"]
+    with torch.no_grad():
+        codes = model.encode(torch.from_numpy(np.array(data.images[ref["test_rows"]]))).numpy()
+    err = float(np.abs(codes - np.array(ref["codes"])).max())
+    print(f"reference output error: {err:.1e}")
+    assert err < 1e-4
+    metrics = rot_mnist_metrics(model, data, data.rows("test"), n_equivariance=50)
+    assert metrics["test_accuracy"] == pytest.approx(card["metrics_test"]["test_accuracy"], abs=1e-9)
+    eq = equivariance_errors(model, data.images[data.rows("test")[:50]])
+    print(f"shipped e2cnn equivariance: 90° {eq['equivariance_rot90_max']:.1e}, "
+          f"2π/N median {eq['equivariance_rot_2pi_over_N_median']:.2e}")
+    assert eq["equivariance_rot90_max"] < 1e-5
