@@ -17,6 +17,7 @@ from backend.latents import NODE_ORDERS
 DEFAULTS = {"model": registry.available()[0], "projection": "sort", "order": "random",
             "order_seed": 0, "proj_seed": 0, "proj_k": 0, "color": "gap"}
 INT_KEYS = ("order_seed", "proj_seed", "proj_k")
+INT_MAX = {"order_seed": 10_000, "proj_seed": 10_000, "proj_k": 4096}
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,9 @@ def _init_state() -> None:
         if key in st.session_state:
             continue
         value = qp.get(key, default)
-        if key in INT_KEYS:
+        if key in INT_KEYS:  # a hand-edited URL must not crash the number inputs
             try:
-                value = int(value)
+                value = min(max(int(value), 0), INT_MAX[key])
             except (TypeError, ValueError):
                 value = default
         st.session_state[key] = value
@@ -132,6 +133,8 @@ def sidebar() -> Selection:
     models = registry.available()
     if st.session_state["model"] not in models:
         st.session_state["model"] = models[0]
+    if st.session_state["order"] not in NODE_ORDERS:
+        st.session_state["order"] = DEFAULTS["order"]
     with st.sidebar:
         st.header("Model & projection")
         st.selectbox("Model", models, key="model", format_func=lambda m: registry.get(m).label)

@@ -105,3 +105,15 @@ def test_bad_image_index_gives_message(tiny_rot_registry):
     assert any("whole number" in e.value for e in at.error), [e.value for e in at.error]
     at.text_input(key="text_A").set_value("7").run()
     assert not at.exception and not at.error
+
+
+def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
+    at = AppTest.from_file(APP, default_timeout=240)
+    for key, value in {"model": "nope", "order_seed": "-5", "proj_seed": "99999999", "proj_k": "abc",
+                       "projection": "max_filtering", "order": "sideways"}.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _qp(at, "model") == "graph_vae_qm9" and _qp(at, "projection") == "sort"
+    assert _qp(at, "order_seed") == "0" and _qp(at, "proj_seed") == "10000" and _qp(at, "proj_k") == "0"
+    assert _qp(at, "order") == "random"
