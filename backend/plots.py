@@ -114,7 +114,7 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
     ids = table[id_col].to_numpy(np.int64) if id_col in table else np.arange(n)
     custom = np.stack([np.arange(n, dtype=np.int64), ids], axis=1)
     labels = table[label_col].astype(str).to_numpy() if label_col in table else None
-    head = (f"%{{text}}<br>" if labels is not None else "") + f"{id_col}: %{{customdata[1]}}<br>"
+    head = ("%{text}<br>" if labels is not None else "") + f"{id_col}: %{{customdata[1]}}<br>"
     fig = go.Figure()
     marker = dict(size=3, opacity=0.7)
     if option.categorical:

@@ -212,7 +212,20 @@ class ChannelSortProjection(InvariantProjectionMixin, TransformerMixin, BaseEsti
         return np.ascontiguousarray(s.transpose(0, 2, 1)).reshape(len(s), -1)
 
 
-class PoolingProjection(InvariantProjectionMixin, TransformerMixin, BaseEstimator):
+class _ReductionMixin:
+    """Shared part of the pooling projections: validate ``reduce`` in ``fit``; lossy tags."""
+
+    _reductions: tuple[str, ...] = ()
+
+    def _fit(self, codes) -> None:
+        if self.reduce not in self._reductions:
+            raise ValueError(f"reduce must be one of {self._reductions}, got {self.reduce!r}")
+
+    def _tags(self, action) -> ProjectionTags:
+        return ProjectionTags(invariant=True, lossless=False, isometric=False, cross_section=False)
+
+
+class PoolingProjection(_ReductionMixin, InvariantProjectionMixin, TransformerMixin, BaseEstimator):
     """Sum, mean or max over the node axis: the lossy baseline (a DeepSets readout).
 
     Parameters
@@ -227,13 +240,6 @@ class PoolingProjection(InvariantProjectionMixin, TransformerMixin, BaseEstimato
 
     def __init__(self, *, reduce: str = "mean"):
         self.reduce = reduce
-
-    def _fit(self, codes) -> None:
-        if self.reduce not in self._reductions:
-            raise ValueError(f"reduce must be one of {self._reductions}, got {self.reduce!r}")
-
-    def _tags(self, action) -> ProjectionTags:
-        return ProjectionTags(invariant=True, lossless=False, isometric=False, cross_section=False)
 
     def _n_out(self, action) -> int:
         return action.d
@@ -253,7 +259,7 @@ def _max_rows_per_chunk(per_row: int, budget: int = 1 << 19) -> int:
     return max(1, budget // max(1, per_row))
 
 
-class GroupPoolingProjection(InvariantProjectionMixin, TransformerMixin, BaseEstimator):
+class GroupPoolingProjection(_ReductionMixin, InvariantProjectionMixin, TransformerMixin, BaseEstimator):
     """Max or mean over the fibre axis of each regular field: the lossy C_N baseline.
 
     This is e2cnn's ``GroupPooling`` (max) or the average over the group.
@@ -281,13 +287,6 @@ class GroupPoolingProjection(InvariantProjectionMixin, TransformerMixin, BaseEst
 
     def __init__(self, *, reduce: str = "max"):
         self.reduce = reduce
-
-    def _fit(self, codes) -> None:
-        if self.reduce not in self._reductions:
-            raise ValueError(f"reduce must be one of {self._reductions}, got {self.reduce!r}")
-
-    def _tags(self, action) -> ProjectionTags:
-        return ProjectionTags(invariant=True, lossless=False, isometric=False, cross_section=False)
 
     def _n_out(self, action) -> int:
         return action.c

@@ -45,6 +45,24 @@ class TrainConfig:
     threads: int = 0  # torch threads (0 = torch's default)
 
 
+def step_schedule(n_items: int, batch_size: int, total: int, peak_lr: float, rng: np.random.Generator,
+                  bar=None):
+    """Yield ``(step, batch indices (torch.long), lr)`` for ``total`` optimiser steps.
+
+    Each epoch visits the items in a fresh ``rng.permutation``; the learning
+    rate follows a cosine from ``peak_lr`` down to 2 % of it. ``bar`` (an
+    iterable such as a tqdm over ``range(total)``) replaces the plain range.
+    """
+    steps_per_epoch = max(1, math.ceil(n_items / batch_size))
+    order = rng.permutation(n_items)
+    for step in (bar if bar is not None else range(total)):
+        pos = (step % steps_per_epoch) * batch_size
+        if step and step % steps_per_epoch == 0:
+            order = rng.permutation(n_items)
+        lr = peak_lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / total)))
+        yield step, torch.from_numpy(order[pos:pos + batch_size]), lr
+
+
 def git_commit() -> str:
     """The repository's HEAD commit, with ``+dirty`` if tracked files changed, or ``unknown``."""
     root = Path(__file__).resolve().parents[1]
@@ -178,15 +196,9 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
     t0 = time.time()
     model.train()
     bar = tqdm(range(total), desc=f"train {name}", unit="step")
-    order = rng.permutation(len(types))
     stopped_early = False
     running = None
-    for step in bar:
-        pos = (step % steps_per_epoch) * train_cfg.batch_size
-        if step and step % steps_per_epoch == 0:
-            order = rng.permutation(len(types))
-        idx = torch.from_numpy(order[pos:pos + train_cfg.batch_size])
-        lr = train_cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / total)))
+    for step, idx, lr in step_schedule(len(types), train_cfg.batch_size, total, train_cfg.lr, rng, bar):
         for group in opt.param_groups:
             group["lr"] = lr
         beta = model_cfg.beta * min(1.0, step / warm)

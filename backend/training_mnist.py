@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from backend.training import WEIGHTS_DIR, _version, file_sha256, git_commit
+from backend.training import WEIGHTS_DIR, _version, file_sha256, git_commit, step_schedule
 from models.rot_mnist import RotMNISTConfig, RotMNISTNet, rot_mnist_loss
 
 N_REFERENCE = 4  # test images whose codes the sidecar stores
@@ -171,14 +171,8 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
     t0 = time.time()
     model.train()
     bar = tqdm(range(total), desc=f"train {name}", unit="step")
-    order = rng.permutation(len(images))
     stopped_early, running = False, None
-    for step in bar:
-        pos = (step % steps_per_epoch) * train_cfg.batch_size
-        if step and step % steps_per_epoch == 0:
-            order = rng.permutation(len(images))
-        idx = torch.from_numpy(order[pos:pos + train_cfg.batch_size])
-        lr = train_cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * step / total)))
+    for step, idx, lr in step_schedule(len(images), train_cfg.batch_size, total, train_cfg.lr, rng, bar):
         for group in opt.param_groups:
             group["lr"] = lr
         if upright is not None:  # a fresh uniform angle per digit and step, one interpolation

@@ -4,7 +4,6 @@ the project's own training command on a few hundred molecules."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 

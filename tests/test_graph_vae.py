@@ -1,12 +1,10 @@
 """The equivariant graph VAE: equivariance, decoder commutation, ELBO parts, training, checkpoints."""
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from backend.data import qm9
 from models.graph_vae import (Equivariant1to2, Equivariant2to1, Equivariant2to2, GraphVAE,
                               GraphVAEConfig, gaussian_kl)
 
