@@ -98,7 +98,9 @@ def equivariance_errors(model: RotMNISTNet, images: np.ndarray) -> dict[str, flo
     on the fibre axis). 90 degrees is exact on the pixel grid (``np.rot90``),
     so its error should be float-level; ``2 pi / N`` needs interpolation
     (:func:`backend.data.mnist.rotate_batch`, bilinear, disc mask) and is not
-    zero. Returns the median and max of each.
+    zero. Returns the median and max of each, and for the invariant side the
+    median relative change of the group-pooled code (max over the fibre, the
+    classifier's input) and the fraction of unchanged predictions.
     """
     from backend.data.mnist import rotate_batch
 
@@ -111,12 +113,20 @@ def equivariance_errors(model: RotMNISTNet, images: np.ndarray) -> dict[str, flo
     if n % 4 == 0:
         cases.append(("rot90", np.rot90(x, 1, axes=(2, 3)).copy(), n // 4))
     cases.append(("rot_2pi_over_N", rotate_batch(x, np.full(len(x), 2 * np.pi / n)), 1))
+    pooled = z.max(axis=2)
+    pred = model.classify(torch.from_numpy(z)).argmax(1).numpy()
     for name, xr, k in cases:
         zr = model.encode(torch.from_numpy(np.ascontiguousarray(xr, dtype=np.float32))).numpy()
         rel = (np.linalg.norm((zr - np.roll(z, k, axis=2)).reshape(len(x), -1), axis=1)
                / np.maximum(np.linalg.norm(z.reshape(len(x), -1), axis=1), 1e-12))
         out[f"equivariance_{name}_median"] = float(np.median(rel))
         out[f"equivariance_{name}_max"] = float(rel.max())
+        # the invariant side: group-pooled code (the classifier's input) and the prediction
+        rel_pool = (np.linalg.norm(zr.max(axis=2) - pooled, axis=1)
+                    / np.maximum(np.linalg.norm(pooled, axis=1), 1e-12))
+        out[f"pooled_invariance_{name}_median"] = float(np.median(rel_pool))
+        pred_r = model.classify(torch.from_numpy(zr)).argmax(1).numpy()
+        out[f"prediction_agreement_{name}"] = float((pred_r == pred).mean())
     return out
 
 
