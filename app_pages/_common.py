@@ -54,7 +54,8 @@ def load_encoded(model_id: str, seed: int):
     entry = get_entry(model_id)
     _ensure_data(entry)
     if not entry.encoded_cache_path(seed).exists():
-        with st.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...") as status:
+        with st.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...",
+                       expanded=True) as status:
             bar = st.progress(0.0)
             entry.encode_dataset(seed, progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
             status.update(label="Encoded", state="complete")
