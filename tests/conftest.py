@@ -4,11 +4,19 @@ the project's own training command on a few hundred molecules."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+torch.set_num_threads(1)
+
+# One intra-op thread: on the 2-core CI machines two torch threads made the small models of the
+# tests several times slower (thread hand-off dominates); the suite is developed with one.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
