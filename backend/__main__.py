@@ -5,6 +5,7 @@ Examples
 python -m backend train qm9 --epochs 6 --name graph_vae_qm9
 python -m backend train qm9 --limit 300 --epochs 2 --name tiny --out /tmp/w
 python -m backend train rotmnist --epochs 30 --name rot_mnist_c8
+python -m backend train augcnn --epochs 30 --augment 1 --name rot_mnist_cnn_aug
 python -m backend encode qm9
 python -m backend encode rotmnist
 python -m backend metrics qm9
@@ -20,7 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 
 
-DEFAULT_MODELS = {"qm9": "graph_vae_qm9", "rotmnist": "rot_mnist_c8"}
+DEFAULT_MODELS = {"qm9": "graph_vae_qm9", "rotmnist": "rot_mnist_c8", "augcnn": "rot_mnist_cnn_aug"}
 
 
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from backend.training import TrainConfig
     from backend.training_mnist import RotTrainConfig
     from models.graph_vae import GraphVAEConfig
+    from models.aug_cnn import AugCNNConfig
     from models.rot_mnist import RotMNISTConfig
 
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
@@ -60,27 +62,35 @@ def main(argv: list[str] | None = None) -> int:
     p_rot.add_argument("--widths", type=int, nargs=4, default=list(RotMNISTConfig().widths),
                        help="regular fields per encoder layer (default: %(default)s)")
     _add_dataclass_args(p_rot, RotTrainConfig)
+    p_aug = p_data.add_parser("augcnn", help="plain CNN autoencoder-classifier trained with rotation "
+                                             "augmentation on rotated MNIST (use --augment 1)")
+    p_aug.add_argument("--name", default="rot_mnist_cnn_aug", help="weights file stem")
+    p_aug.add_argument("--out", default=None, help="output folder (default: models/weights)")
+    _add_dataclass_args(p_aug, AugCNNConfig, skip=("widths",))
+    p_aug.add_argument("--widths", type=int, nargs=4, default=list(AugCNNConfig().widths),
+                       help="channels per encoder layer (default: %(default)s)")
+    _add_dataclass_args(p_aug, RotTrainConfig)
 
     p_enc = sub.add_parser("encode", help="encode all of a data set with shipped weights (cached)")
-    p_enc.add_argument("dataset", choices=["qm9", "rotmnist"])
+    p_enc.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn"])
     p_enc.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_enc.add_argument("--node-order-seed", type=int, default=0,
                        help="seed of the random node orders / extra rotations")
 
     p_met = sub.add_parser("metrics", help="recompute a model's test metrics and compare to its sidecar")
-    p_met.add_argument("dataset", choices=["qm9", "rotmnist"])
+    p_met.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn"])
     p_met.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_met.add_argument("--n-prior", type=int, default=10000)
 
     args = parser.parse_args(argv)
     if getattr(args, "model", "x") is None:
         args.model = DEFAULT_MODELS[args.dataset]
-    if args.cmd == "train" and args.dataset == "rotmnist":
+    if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
         from backend.training import WEIGHTS_DIR
         from backend.training_mnist import train_rot_mnist
 
         argv_list = sys.argv[1:] if argv is None else argv
-        model_cfg = _pick(args, RotMNISTConfig)
+        model_cfg = _pick(args, RotMNISTConfig if args.dataset == "rotmnist" else AugCNNConfig)
         model_cfg.widths = tuple(args.widths)
         sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
                                   out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
@@ -104,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         codes = entry.encode_dataset(node_order_seed=args.node_order_seed, progress=True)
         print(f"encoded {len(codes.table)} {entry.item_noun}s -> {codes.cache_path}")
         return 0
-    if args.cmd == "metrics" and args.dataset == "rotmnist":
+    if args.cmd == "metrics" and args.dataset in ("rotmnist", "augcnn"):
         from backend import registry
         from backend.training_mnist import rot_mnist_metrics
 

@@ -1,6 +1,9 @@
-"""Training and evaluation of the rotated-MNIST e2cnn model; weights + JSON sidecar.
+"""Training and evaluation of the rotated-MNIST models; weights + JSON sidecar.
 
-``python -m backend train rotmnist ...`` calls :func:`train_rot_mnist`. As for
+``python -m backend train rotmnist ...`` (the e2cnn C_N model,
+:class:`models.rot_mnist.RotMNISTNet`) and ``python -m backend train augcnn ...``
+(the plain CNN trained with rotation augmentation, :class:`models.aug_cnn.AugCNN`)
+call :func:`train_rot_mnist`; the model class follows from the config. As for
 QM9, the weights are a plain ``state_dict`` saved in eval mode
 (``models/weights/<name>.pt``, see :func:`models.rot_mnist.load_rot_mnist`
 for why the mode matters) and the sidecar (``<name>.json``) records the
@@ -22,6 +25,7 @@ import numpy as np
 import torch
 
 from backend.training import WEIGHTS_DIR, _version, file_sha256, git_commit, step_schedule
+from models.aug_cnn import AugCNN, AugCNNConfig
 from models.rot_mnist import RotMNISTConfig, RotMNISTNet, rot_mnist_loss
 
 N_REFERENCE = 4  # test images whose codes the sidecar stores
@@ -130,30 +134,101 @@ def equivariance_errors(model: RotMNISTNet, images: np.ndarray) -> dict[str, flo
     return out
 
 
-def rot_mnist_metrics(model: RotMNISTNet, data, rows: np.ndarray, n_equivariance: int = 200) -> dict:
-    """Test metrics: accuracy, reconstruction MSE per pixel, equivariance errors.
+@torch.no_grad()
+def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 8,
+                 seed: int = 0) -> dict[str, float]:
+    """How far a model's codes move when the *input* rotates, relative to distances between classes.
+
+    For each image ``x`` (rows of ``images``, (M, 1, 29, 29)) the codes
+    ``f(r_k x)`` of its copies rotated by ``2 pi k / n_angles``, k = 1..n-1
+    (:func:`backend.data.mnist.rotate_batch`), are compared with ``f(x)``.
+    ``orbit_spread_ratio`` is the median over images of the mean
+    ``||f(r_k x) - f(x)||`` divided by the median distance between the codes
+    of two random images of *different* digits (``between_class_distance``).
+    An invariant code gives 0; a ratio near 1 means rotating a digit moves
+    its code as far as swapping it for another digit. The same is reported
+    for the orbit-averaged code ``mean_k f(r_k x)`` under a rotation by half
+    a step (``pi / n_angles``, off the sampled angles), which is how close
+    averaging over sampled rotations gets to invariance.
+
+    Works for any model with ``encode`` (``RotMNISTNet`` or ``AugCNN``); codes
+    are flattened. Source of the question: Hansen, Calissano & Feragen,
+    ICML 2024, Sec. 6 (augmentation-trained networks are not invariant).
+    """
+    from backend.data.mnist import rotate_batch
+
+    model.eval()
+    x = np.ascontiguousarray(images, dtype=np.float32)
+    m = len(x)
+
+    def enc(batch):
+        return model.encode(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy().reshape(m, -1)
+
+    angles = 2 * np.pi * np.arange(n_angles) / n_angles
+    codes = np.stack([enc(rotate_batch(x, np.full(m, a))) if k else enc(x)
+                      for k, a in enumerate(angles)])  # (K, M, D)
+    spread = np.linalg.norm(codes[1:] - codes[:1], axis=2).mean(axis=0)  # (M,)
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, m, (2, 4 * m))
+    keep = labels[a] != labels[b]
+    between = float(np.median(np.linalg.norm(codes[0, a[keep]] - codes[0, b[keep]], axis=1)))
+    avg = codes.mean(axis=0)
+    half = np.stack([enc(rotate_batch(x, np.full(m, a + np.pi / n_angles))) for a in angles]).mean(axis=0)
+    avg_between = float(np.median(np.linalg.norm(avg[a[keep]] - avg[b[keep]], axis=1)))
+    return {"orbit_spread_ratio": float(np.median(spread) / max(between, 1e-12)),
+            "between_class_distance": between,
+            "orbit_average_spread_ratio_half_step": float(
+                np.median(np.linalg.norm(half - avg, axis=1)) / max(avg_between, 1e-12)),
+            "orbit_angles": int(n_angles), "n_orbit_images": int(m)}
+
+
+def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int = 200) -> dict:
+    """Test metrics: accuracy, reconstruction MSE per pixel, equivariance / invariance errors.
+
+    For the e2cnn model: :func:`equivariance_errors`; for the plain CNN
+    (no latent group action): :func:`orbit_spread`. Both report
+    :func:`orbit_spread` of the raw code.
 
     Parameters
     ----------
-    data : RotatedMNIST; rows : test row indices.
+    model : RotMNISTNet or AugCNN; data : RotatedMNIST; rows : test row indices.
     """
     enc = encode_images(model, data.images[rows])
     acc = float((enc["probs"].argmax(1) == data.labels[rows]).mean())
     mse = float(((enc["recon"] - data.images[rows]) ** 2).mean())
     metrics = {"n_images": int(len(rows)), "test_accuracy": acc, "reconstruction_mse_per_pixel": mse,
                "pixel_range": "[0, 1]"}
-    metrics.update(equivariance_errors(model, data.images[rows[:n_equivariance]]))
-    metrics["n_equivariance_images"] = int(min(n_equivariance, len(rows)))
+    sub = rows[:n_equivariance]
+    if isinstance(model, RotMNISTNet):
+        metrics.update(equivariance_errors(model, data.images[sub]))
+        metrics["n_equivariance_images"] = int(len(sub))
+    metrics.update(orbit_spread(model, data.images[sub], data.labels[sub]))
     return metrics
 
 
-def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: str,
+def build_model(model_cfg):
+    """:class:`RotMNISTNet` for a :class:`RotMNISTConfig`, :class:`AugCNN` for an :class:`AugCNNConfig`.
+
+    Raises
+    ------
+    TypeError
+        For any other config type.
+    """
+    if isinstance(model_cfg, RotMNISTConfig):
+        return RotMNISTNet(model_cfg)
+    if isinstance(model_cfg, AugCNNConfig):
+        return AugCNN(model_cfg)
+    raise TypeError(f"no rotated-MNIST model for config {type(model_cfg).__name__}")
+
+
+def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrainConfig, name: str,
                     out_dir: Path = WEIGHTS_DIR, command: str | None = None) -> dict:
-    """Train :class:`RotMNISTNet` on the training split; write weights and sidecar.
+    """Train :class:`RotMNISTNet` or :class:`AugCNN` on the training split; write weights and sidecar.
 
     Parameters
     ----------
-    model_cfg, train_cfg : the model and optimisation settings.
+    model_cfg : RotMNISTConfig (e2cnn model) or AugCNNConfig (plain CNN; use ``augment=1``).
+    train_cfg : the optimisation settings.
     name : file stem; writes ``out_dir/name.pt`` (state_dict, eval mode) and ``out_dir/name.json``.
     command : the command line to record (default: ``sys.argv``).
 
@@ -173,7 +248,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
     images = torch.from_numpy(np.ascontiguousarray(data.images[rows["train"]], dtype=np.float32))
     labels = torch.from_numpy(data.labels[rows["train"]].astype(np.int64))
     upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
-    model = RotMNISTNet(model_cfg)
+    model = build_model(model_cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(images) / train_cfg.batch_size))
     total = max(1, int(round(train_cfg.epochs * steps_per_epoch)))
@@ -220,7 +295,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
     ref_codes = encode_images(model, data.images[ref_rows])["codes"]
     sidecar = {
         "name": name,
-        "model": "rot_mnist_e2cnn",
+        "model": "rot_mnist_e2cnn" if isinstance(model, RotMNISTNet) else "rot_mnist_cnn_aug",
         "command": command if command is not None else " ".join(["python -m backend"] + sys.argv[1:]),
         "git_commit": commit,
         "seed": train_cfg.seed,
@@ -241,7 +316,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig, train_cfg: RotTrainConfig, name: 
         "stopped_early_by_max_minutes": stopped_early,
         "wall_time_s": round(wall, 1),
         "torch": torch.__version__,
-        "e2cnn": _version("e2cnn"),
+        "e2cnn": _version("e2cnn") if isinstance(model, RotMNISTNet) else None,
         "weights_sha256": file_sha256(weights),
         "final_train_loss": history[-1] if history else None,
         "metrics_test": metrics,
