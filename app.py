@@ -16,5 +16,6 @@ nav = st.navigation([
     st.Page("app_pages/latent_maps.py", title="Latent maps", icon="🗺️"),
     st.Page("app_pages/interpolation.py", title="Interpolation", icon="↔️"),
     st.Page("app_pages/orbits.py", title="Orbits", icon="🔁"),
+    st.Page("app_pages/downstream.py", title="Downstream", icon="📊"),
 ])
 nav.run()

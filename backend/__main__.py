@@ -10,6 +10,9 @@ python -m backend encode qm9
 python -m backend encode rotmnist
 python -m backend metrics qm9
 python -m backend metrics rotmnist
+python -m backend evaluate all            # probes, distortion, paths -> models/results/
+python -m backend evaluate rotmnist --quick --out /tmp/results
+python -m backend report                  # README "Results" section from the results files
 """
 
 from __future__ import annotations
@@ -82,7 +85,47 @@ def main(argv: list[str] | None = None) -> int:
     p_met.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_met.add_argument("--n-prior", type=int, default=10000)
 
+    p_ev = sub.add_parser("evaluate", help="probes, distortion and interpolation quality -> results files")
+    p_ev.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn", "all"])
+    p_ev.add_argument("--quick", action="store_true", help="small sizes: every step, not the reported numbers")
+    p_ev.add_argument("--seeds", type=int, default=None, help="seeds per probe (default 5; quick 2)")
+    p_ev.add_argument("--out", default=None, help="results folder (default: models/results)")
+
+    p_rep = sub.add_parser("report", help="write the README's Results section from the results files")
+    p_rep.add_argument("--check", action="store_true", help="exit 1 if the README is out of date")
+
     args = parser.parse_args(argv)
+    if args.cmd == "evaluate":
+        from tqdm import tqdm
+
+        from backend import registry
+        from backend.evaluate import RESULTS_DIR, EvalConfig, evaluate
+
+        cfg = EvalConfig.quick_config() if args.quick else EvalConfig()
+        if args.seeds:
+            cfg.seeds = args.seeds
+        argv_list = sys.argv[1:] if argv is None else argv
+        names = list(DEFAULT_MODELS) if args.dataset == "all" else [args.dataset]
+        for name in names:
+            entry = registry.get(DEFAULT_MODELS[name])
+            out = (Path(args.out) if args.out else RESULTS_DIR) / entry.id
+            with tqdm(total=1000, desc=f"evaluate {entry.id}", unit="‰") as bar:
+                def progress(frac, msg, bar=bar):
+                    bar.n = int(1000 * frac)
+                    bar.set_postfix_str(msg[:60])
+                    bar.refresh()
+                tables = evaluate(entry, cfg, out, command="python -m backend " + " ".join(argv_list),
+                                  progress=progress)
+            print(tables["probes_summary"].to_string(index=False, max_rows=40))
+            print(f"wrote {out}")
+        return 0
+    if args.cmd == "report":
+        from backend.report import update_readme
+
+        changed = update_readme(check=args.check)
+        print("README Results section " + ("is out of date" if (changed and args.check) else
+                                          "updated" if changed else "is up to date"))
+        return 1 if (changed and args.check) else 0
     if getattr(args, "model", "x") is None:
         args.model = DEFAULT_MODELS[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):

@@ -8,6 +8,9 @@ latent code of an equivariant model. In scope here:
 * :class:`CyclicShiftAction` -- C_N cyclically shifting the fibre axis of ``c``
   regular fields ``z`` of shape (c, N) (an e2cnn network with ``Rot2dOnR2(N)``:
   rotating the input by ``2 pi k / N`` shifts the fibre axis by ``k``).
+* :class:`TrivialAction` -- the one-element group on codes of shape (D, 1):
+  for a network with no known latent action (a plain CNN trained with
+  augmentation), so its codes travel through the same machinery.
 
 Each action offers ``act``, ``identity``, ``compose``, ``inverse``,
 ``random_element``, ``testing_elements``, an exact ``align`` (the group element
@@ -407,6 +410,34 @@ class CyclicShiftAction(GroupAction):
         sq = lambda v: (v.astype(np.float64) ** 2).sum(axis=(1, 2))[:, None]  # noqa: E731
         d2 = sq(z1) + sq(z2) - 2.0 * self.cross_correlation(z2, z1)
         return np.sqrt(np.maximum(d2, 0.0))
+
+
+class TrivialAction(CyclicShiftAction):
+    """The trivial group acting on codes (B, D, 1): every element is the identity.
+
+    For models whose latent space carries no known group action, such as a
+    plain CNN trained with rotation augmentation: rotating its input moves its
+    code in a way no latent action describes, so the only honest latent
+    symmetry is the trivial one. Then orbits are single points, the quotient
+    distance is the Euclidean distance and every projection is invariant;
+    invariance to input rotations has to come from the input side (orbit
+    averaging, :func:`backend.training_mnist.orbit_spread`).
+
+    Implemented as C_1 (``CyclicShiftAction(D, 1)``), so it shares the exact
+    align and quotient distance.
+
+    Parameters
+    ----------
+    D : int, code size, ``D >= 1``.
+    """
+
+    name = "trivial"
+
+    def __init__(self, D: int):
+        super().__init__(D, 1)
+
+    def __repr__(self) -> str:
+        return f"TrivialAction(D={self.c})"
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,63 @@ def code_bar(values: np.ndarray, mask: np.ndarray | None, title: str) -> go.Figu
                              name=f"channel {c}", marker_color=colors))
     fig.update_layout(title=title, height=240, margin=dict(l=10, r=10, t=40, b=10), showlegend=v.shape[1] > 1)
     return fig
+
+
+# ---------------------------------------------------------------- downstream results
+
+def r2_bars(summary: pd.DataFrame, probe: str) -> go.Figure:
+    """Grouped bars: R² (mean ± std over seeds) of one probe per property, one colour per representation.
+
+    ``summary`` is ``probes_summary.csv`` of the QM9 evaluation (columns
+    ``representation, probe, target, r2_mean, r2_std``).
+    """
+    df = summary[summary["probe"] == probe]
+    fig = go.Figure()
+    for rep, part in df.groupby("representation", sort=False):
+        fig.add_trace(go.Bar(x=part["target"], y=part["r2_mean"], name=rep,
+                             error_y=dict(type="data", array=part["r2_std"].fillna(0.0))))
+    fig.update_layout(barmode="group", height=380, yaxis_title="R² on test molecules",
+                      xaxis_title="QM9 property", title=f"Probe: {probe}",
+                      legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=40, b=10))
+    return fig
+
+
+def accuracy_bars(summary: pd.DataFrame) -> go.Figure:
+    """Grouped bars: accuracy (mean ± std over seeds) per representation, one colour per probe."""
+    fig = go.Figure()
+    for probe, part in summary.groupby("probe", sort=False):
+        fig.add_trace(go.Bar(x=part["representation"], y=100 * part["accuracy_mean"], name=probe,
+                             error_y=dict(type="data", array=100 * part["accuracy_std"].fillna(0.0))))
+    fig.update_layout(barmode="group", height=380, yaxis_title="digit accuracy on the test split [%]",
+                      legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def accuracy_vs_k(k_summary: pd.DataFrame, baselines: dict[str, float] | None = None) -> go.Figure:
+    """Accuracy (mean ± std over seeds) of each random projection against the number of templates
+    ``k`` (log axis), with horizontal lines for ``baselines`` (name -> accuracy in [0, 1])."""
+    fig = go.Figure()
+    for rep, part in k_summary.groupby("representation", sort=False):
+        part = part.sort_values("k")
+        fig.add_trace(go.Scatter(x=part["k"], y=100 * part["accuracy_mean"], mode="lines+markers", name=rep,
+                                 error_y=dict(type="data", array=100 * part["accuracy_std"].fillna(0.0))))
+    for i, (name, acc) in enumerate((baselines or {}).items()):
+        fig.add_hline(y=100 * acc, line_dash="dot", annotation_text=name,
+                      annotation_position="bottom right" if i % 2 else "top left")
+    fig.update_layout(height=380, xaxis_type="log", xaxis_title="random templates k",
+                      yaxis_title="linear-probe accuracy [%]", legend=dict(orientation="h", y=-0.25),
+                      margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def distortion_plot(dist: pd.DataFrame) -> go.Figure:
+    """Per projection: the range of ``||s(z1) - s(z2)|| / d([z1], [z2])`` divided by its median
+    (min, max as an error bar around 1), log axis; an isometry is a point at 1."""
+    med = dist["ratio_median"].replace(0, np.nan)
+    lo, hi = dist["ratio_min"] / med, dist["ratio_max"] / med
+    fig = go.Figure(go.Scatter(x=dist["projection"], y=np.ones(len(dist)), mode="markers",
+                               error_y=dict(type="data", symmetric=False, array=hi - 1, arrayminus=1 - lo),
+                               name="min / max over pairs (÷ median)"))
+    fig.update_layout(height=330, yaxis_type="log", yaxis_title="distance ratio ÷ median",
+                      margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
+    return fig

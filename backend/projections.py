@@ -55,7 +55,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError
 
-from backend.groups import CyclicShiftAction, GroupAction, LatentCodes, PermutationAction
+from backend.groups import CyclicShiftAction, GroupAction, LatentCodes, PermutationAction, TrivialAction
 
 
 @dataclass(frozen=True)
@@ -765,6 +765,38 @@ class SortedCoorbitProjection(_CoorbitProjection):
         return out.reshape(len(codes), m * k)
 
 
+class IdentityProjection(InvariantProjectionMixin, TransformerMixin, BaseEstimator):
+    """The codes themselves, flattened: the only projection for the trivial latent action.
+
+    Under :class:`backend.groups.TrivialAction` every orbit is one point, so
+    the identity is an isometric cross-section. It is *not* invariant to the
+    transformations of the model's inputs (that is the point of showing it:
+    a network trained with augmentation still moves its code when the input
+    rotates).
+
+    ``transform``: (B, D, 1) -> (B, D). ``section``: the codes.
+    """
+
+    supported_actions = (TrivialAction,)
+
+    def __init__(self):
+        pass
+
+    def _tags(self, action) -> ProjectionTags:
+        return ProjectionTags(invariant=True, lossless=True, isometric=True, cross_section=True)
+
+    def _n_out(self, action) -> int:
+        return int(np.prod(action.code_shape))
+
+    def section(self, codes: LatentCodes) -> LatentCodes:
+        """The codes, unchanged."""
+        return self._check_fitted(codes)
+
+    def transform(self, codes: LatentCodes) -> np.ndarray:
+        """(B, D) float32 copy of the codes."""
+        return self._check_fitted(codes).flat().copy()
+
+
 @dataclass(frozen=True)
 class ProjectionSpec:
     """A named, user-facing projection: factory plus description for the UI."""
@@ -810,13 +842,17 @@ PROJECTIONS: dict[str, ProjectionSpec] = {
         ProjectionSpec("group_max_pool", "Group max pooling",
                        lambda seed=0: GroupPoolingProjection(reduce="max"), (CyclicShiftAction,),
                        "Max over rotations of each field (e2cnn GroupPooling): lossy baseline."),
+        ProjectionSpec("identity", "None (no latent group action)", lambda seed=0: IdentityProjection(),
+                       (TrivialAction,),
+                       "The raw codes: the model has no known latent action, so nothing can be "
+                       "factored out in latent space."),
     )
 }
 
 
 def projections_for(action: GroupAction) -> list[ProjectionSpec]:
-    """The projections defined for ``action``, in display order."""
-    return [s for s in PROJECTIONS.values() if isinstance(action, s.actions)]
+    """The projections defined for ``action`` (its exact type), in display order."""
+    return [s for s in PROJECTIONS.values() if type(action) in s.actions]
 
 
 def make_projection(key: str, seed: int = 0, **params):

@@ -518,7 +518,7 @@ class RotMNISTEntry(ModelEntry):
         cfg = self.sidecar["model_config"]
         return CyclicShiftAction(cfg["latent_fields"], cfg["n_rotations"])
 
-    @functools.lru_cache(maxsize=1)
+    @functools.lru_cache(maxsize=4)
     def dataset(self):
         """:class:`backend.data.mnist.RotatedMNIST` with a ``table`` of metadata.
 
@@ -715,6 +715,74 @@ class RotMNISTEntry(ModelEntry):
         return self.render(img[0, 0], size)
 
 
+class AugCNNEntry(RotMNISTEntry):
+    """The plain CNN trained with rotation augmentation on rotated MNIST (``models/aug_cnn.py``).
+
+    The same data, presentations, decoding and drawing as :class:`RotMNISTEntry`;
+    the difference is the latent space: it carries no known group action
+    (:class:`backend.groups.TrivialAction`), so the only projection is the
+    identity, and the orbit view shows how far the code still moves when the
+    input rotates. "Rotated again" uses multiples of 2π/8.
+    """
+
+    input_action_description = ("rotating the input image; the model has no latent group action "
+                                 "(it saw randomly rotated digits during training)")
+    train_hint = "python -m backend train augcnn --augment 1 --name rot_mnist_cnn_aug"
+    orbit_samples = 8  # rotations by 2 pi k / 8 for "rotated again" and orbit averaging
+
+    def __init__(self, model_id: str = "rot_mnist_cnn_aug",
+                 label: str = "Plain CNN + rotation augmentation · rotated MNIST"):
+        super().__init__(model_id, label)
+
+    @functools.lru_cache(maxsize=1)
+    def model(self):
+        """The trained :class:`models.aug_cnn.AugCNN` in eval mode."""
+        from models.aug_cnn import AugCNNConfig, load_aug_cnn
+
+        return load_aug_cnn(self.weights_path, AugCNNConfig.from_dict(self.sidecar["model_config"]))
+
+    @property
+    def n_rotations(self) -> int:
+        """Rotation steps 2π/8 of the "rotated again" presentation (not a latent symmetry)."""
+        return self.orbit_samples
+
+    @property
+    def latent_action(self):
+        """The trivial group on codes (D, 1)."""
+        from backend.groups import TrivialAction
+
+        return TrivialAction(int(self.sidecar["model_config"]["latent_dim"]))
+
+    def headline_metrics(self) -> list[tuple[str, str]]:
+        """Test accuracy, reconstruction MSE and how far input rotations move the code."""
+        m = self.sidecar.get("metrics_test", {})
+        return [("Test accuracy (rotated digits)", f"{100 * m.get('test_accuracy', 0):.1f} %"),
+                ("Reconstruction MSE / pixel", f"{m.get('reconstruction_mse_per_pixel', float('nan')):.4f}"),
+                ("Orbit spread / between-class distance", f"{m.get('orbit_spread_ratio', float('nan')):.2f}"),
+                ("Same, orbit-averaged code (half step)",
+                 f"{m.get('orbit_average_spread_ratio_half_step', float('nan')):.2f}")]
+
+    def card_text(self) -> str:
+        """Code size, the orbit-spread definition and the training run."""
+        m = self.sidecar.get("metrics_test", {})
+        cfg = self.sidecar.get("model_config", {})
+        return (f"Latent code per image: **{cfg.get('latent_dim')}** numbers, no latent group action. "
+                f"Orbit spread: median over {m.get('n_orbit_images', '?')} test images of the mean "
+                f"‖f(rot x) − f(x)‖ over rotations by 2πk/{m.get('orbit_angles', '?')}, divided by the "
+                f"median distance between codes of two different digits (0 = invariant). "
+                + ModelEntry.card_text(self))
+
+    def code_figure(self, z: np.ndarray, mask, title: str):
+        """Heatmap of one code (D, 1), drawn as 8 rows of D / 8 values."""
+        from backend.plots import code_heatmap
+
+        v = np.asarray(z).reshape(-1)
+        rows = 8 if len(v) % 8 == 0 else 1
+        fig = code_heatmap(v.reshape(rows, -1), title + " (values in reading order)")
+        fig.update_layout(xaxis_title="code entry (no group structure)")
+        return fig
+
+
 @dataclass(frozen=True)
 class DecodedImage:
     """A decoded image (29, 29) in [0, 1] with the classifier's prediction for its code."""
@@ -742,7 +810,7 @@ class _ImageSet:
         })
 
 
-MODELS: dict[str, ModelEntry] = {e.id: e for e in (QM9GraphVAEEntry(), RotMNISTEntry())}
+MODELS: dict[str, ModelEntry] = {e.id: e for e in (QM9GraphVAEEntry(), RotMNISTEntry(), AugCNNEntry())}
 
 
 def available() -> list[str]:

