@@ -51,8 +51,8 @@ class EvalConfig:
 
     seeds: int = 5
     probes: tuple[str, ...] = probes.PROBES
-    n_train: int = 20000  # probe training rows per seed (QM9; MNIST uses its whole 80 % split)
-    n_test: int = 5000  # probe test rows per seed (QM9; MNIST uses its whole 20 % split)
+    n_train: int = 20000  # probe training rows per seed (at most the whole training split)
+    n_test: int = 5000  # probe test rows per seed (at most the whole test split)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # template counts of the k sweep
     n_pairs: int = 2000  # random pairs for the distortion ratio
     n_queries: int = 100  # neighbour agreement: queries ...
@@ -166,7 +166,7 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
     seeds = tuple(range(cfg.seeds))
     progress(0.0, "probes")
     df = probes.run_probes(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
-                           probes=cfg.probes, seeds=seeds,
+                           probes=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
                            progress=lambda f, m: progress(0.35 * f, "probes: " + m))
     sweep = []
     for i, k in enumerate(cfg.ks):
@@ -176,7 +176,8 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
                 out[key] = make_projection(key, seed, k=k).fit(codes).transform(codes)
             return out
 
-        part = probes.run_probes(feats, y, tr, te, "classification", probes=("linear",), seeds=seeds)
+        part = probes.run_probes(feats, y, tr, te, "classification", probes=("linear",), seeds=seeds,
+                                 n_train=cfg.n_train, n_test=cfg.n_test)
         part["k"] = k
         sweep.append(part)
         progress(0.35 + 0.3 * (i + 1) / len(cfg.ks), f"k sweep: k = {k}")
@@ -238,7 +239,7 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
     avg = orbit_average_codes(entry, images, progress=lambda f, m: progress(0.3 * f, m))
     feats = {"raw codes": codes.flat(), "orbit average (8 rotations)": avg}
     df = probes.run_probes(feats, y, tr, te, "classification", probes=cfg.probes,
-                           seeds=tuple(range(cfg.seeds)),
+                           seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train, n_test=cfg.n_test,
                            progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m))
     projs = _projections(entry, codes)
     interp = _paths(entry, codes, projs["identity"], te, cfg, metrics.image_path_stats,

@@ -53,9 +53,9 @@ def pair_distortion(projection, codes: LatentCodes, n_pairs: int = 2000, seed: i
     (quotient distance above ``tol`` times its median); ``distortion`` =
     ratio_max / ratio_min (1 for an isometry up to scale, finite for a
     bi-Lipschitz map, large for lossy ones); ``confusion_rate``: the
-    fraction of those pairs whose projected distance is below ``tol`` times
-    the median projected distance (distinct orbits sent to nearly the same
-    point); ``n_pairs``.
+    fraction of those pairs whose projected distance is at most ``tol``
+    times their median projected distance (distinct orbits sent to nearly
+    the same point); ``n_pairs``: how many pairs were on distinct orbits.
 
     Raises
     ------
@@ -72,7 +72,7 @@ def pair_distortion(projection, codes: LatentCodes, n_pairs: int = 2000, seed: i
     s = np.linalg.norm(s_all[a] - s_all[b], axis=1)
     distinct = q > tol * np.median(q)
     ratio = s[distinct] / q[distinct]
-    confused = s[distinct] < tol * np.median(s)
+    confused = s[distinct] <= tol * np.median(s[distinct]) if distinct.any() else np.zeros(0, bool)
     if not len(ratio):
         return {"ratio_min": float("nan"), "ratio_median": float("nan"), "ratio_max": float("nan"),
                 "distortion": float("nan"), "confusion_rate": float("nan"), "n_pairs": 0}

@@ -92,3 +92,33 @@ def tiny_rot_registry(tiny_rot_weights, monkeypatch):
     entry.reset()
     yield entry
     entry.reset()
+
+
+TINY_AUG_ARGS = ["train", "augcnn", "--limit", "300", "--epochs", "2", "--batch-size", "32",
+                 "--widths", "4", "4", "8", "8", "--latent-dim", "8", "--lr", "0.003", "--augment", "1",
+                 "--name", "rot_mnist_cnn_aug"]
+
+
+@pytest.fixture(scope="session")
+def tiny_aug_weights(tiny_rot_weights):
+    """A tiny plain CNN trained with augmentation by ``python -m backend train augcnn`` (in-process),
+    in the same folder as the other tiny weights."""
+    from backend.__main__ import main
+
+    out = tiny_rot_weights[0]
+    assert main(TINY_AUG_ARGS + ["--out", str(out)]) == 0
+    return out, json.loads((out / "rot_mnist_cnn_aug.json").read_text())
+
+
+@pytest.fixture()
+def tiny_aug_registry(tiny_aug_weights, monkeypatch):
+    """Registry entry of the tiny augmentation CNN on its 300 images."""
+    from backend import registry
+
+    monkeypatch.setenv("ELX_WEIGHTS_DIR", str(tiny_aug_weights[0]))
+    monkeypatch.setenv("ELX_MNIST_LIMIT", "300")
+    monkeypatch.setenv("ELX_QM9_SUBSET", "600")
+    entry = registry.get("rot_mnist_cnn_aug")
+    entry.reset()
+    yield entry
+    entry.reset()

@@ -7,7 +7,7 @@ from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
 PAGES = ["app_pages/home.py", "app_pages/latent_maps.py", "app_pages/interpolation.py",
-         "app_pages/orbits.py"]
+         "app_pages/orbits.py", "app_pages/downstream.py"]
 
 
 @pytest.fixture()
@@ -117,3 +117,31 @@ def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
     assert _qp(at, "model") == "graph_vae_qm9" and _qp(at, "projection") == "sort"
     assert _qp(at, "order_seed") == "0" and _qp(at, "proj_seed") == "10000" and _qp(at, "proj_k") == "0"
     assert _qp(at, "order") == "random"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_run_with_the_augmentation_cnn(tiny_aug_registry, page):
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["model"] = "rot_mnist_cnn_aug"
+    at.query_params["color"] = "label"
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert _qp(at, "projection") == "identity"
+    if page.endswith("orbits.py"):
+        assert any("Invariance error" in m.label for m in at.metric)
+
+
+def test_downstream_quick_rerun_button(tiny_rot_registry):
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params["model"] = "rot_mnist_c8"
+    at.run()
+    at.switch_page("app_pages/downstream.py").run()
+    assert not at.exception
+    assert len(at.dataframe) >= 1  # the claims table from the shipped results
+    next(b for b in at.button if b.label == "Rerun quick evaluation").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any("quick live rerun" in w.value for w in at.warning)

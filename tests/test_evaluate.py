@@ -1,0 +1,92 @@
+"""``python -m backend evaluate --quick`` end to end on the tiny models, the claims table and the README."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from backend import report
+from backend.evaluate import load_results
+
+
+@pytest.fixture(scope="module")
+def quick_results(tiny_aug_weights, tmp_path_factory):
+    """Quick evaluation of all three tiny models, through the command line (in-process)."""
+    from backend import registry
+    from backend.__main__ import main
+
+    out = tmp_path_factory.mktemp("results")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ELX_WEIGHTS_DIR", str(tiny_aug_weights[0]))
+    mp.setenv("ELX_QM9_SUBSET", "600")
+    mp.setenv("ELX_MNIST_LIMIT", "300")
+    for mid in registry.available():
+        registry.get(mid).reset()
+    try:
+        assert main(["evaluate", "all", "--quick", "--out", str(out)]) == 0
+    finally:
+        for mid in registry.available():
+            registry.get(mid).reset()
+        mp.undo()
+    return out
+
+
+def test_evaluate_writes_every_results_file(quick_results):
+    expected = {"graph_vae_qm9": {"probes", "probes_summary", "distortion", "interpolation",
+                                  "interpolation_summary"},
+                "rot_mnist_c8": {"probes", "probes_summary", "k_sweep", "k_sweep_summary", "distortion",
+                                 "interpolation", "interpolation_summary", "invariance"},
+                "rot_mnist_cnn_aug": {"probes", "probes_summary", "interpolation", "interpolation_summary",
+                                      "invariance"}}
+    for mid, names in expected.items():
+        r = load_results(mid, quick_results)
+        assert names <= set(r), (mid, sorted(r))
+        settings = r["settings"]
+        assert settings["config"]["quick"] and settings["weights_sha256"] and "evaluate all --quick" in settings["command"]
+    qm9 = load_results("graph_vae_qm9", quick_results)
+    p = qm9["probes"]
+    assert set(p["target"]) >= {"gap", "mu", "u0"} and set(p["seed"]) == {0, 1}
+    assert (p.loc[p["target"] == "gap", "unit"] == "eV").all()
+    assert set(p["representation"]) >= {"raw (random node order)", "raw (stored node order)", "sort", "sum_pool"}
+    sort_row = qm9["distortion"].set_index("projection").loc["sort"]
+    assert sort_row["ratio_min"] == pytest.approx(1, abs=1e-4) and sort_row["ratio_max"] == pytest.approx(1, abs=1e-4)
+    rot = load_results("rot_mnist_c8", quick_results)
+    assert set(rot["k_sweep"]["k"]) == {1, 4, 16}
+    assert rot["probes"]["accuracy"].between(0, 1).all()
+    aug = load_results("rot_mnist_cnn_aug", quick_results)
+    assert set(aug["probes"]["representation"]) == {"raw codes", "orbit average (8 rotations)"}
+    inv = aug["invariance"].set_index("representation")["orbit_spread_ratio"]
+    assert inv["raw code"] > 0  # a plain CNN is not invariant to input rotations
+
+
+def test_claims_and_readme_section(quick_results, tmp_path):
+    table = report.claims(quick_results)
+    assert len(table) >= 7
+    assert set(table["result"]) <= {"held", "did not hold", "n/a"}
+    assert table["measured"].str.len().min() > 10
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{report.START}\nold\n{report.END}\ntail\n")
+    assert report.update_readme(readme, quick_results) is True
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("tail\n") and "| model | claim | measured | result |" in text
+    assert report.update_readme(readme, quick_results, check=True) is False
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="results:start"):
+        report.update_readme(readme, quick_results)
+
+
+def test_shipped_results_match_the_readme():
+    """The README's Results section is exactly what the shipped results files generate."""
+    assert not report.update_readme(check=True), "run `python -m backend report` after `evaluate`"
+
+
+def test_shipped_results_come_from_the_shipped_weights():
+    from backend.training import file_sha256
+    from backend.evaluate import RESULTS_DIR
+    from backend.registry import DEFAULT_WEIGHTS_DIR
+
+    for mid in ("graph_vae_qm9", "rot_mnist_c8", "rot_mnist_cnn_aug"):
+        settings = json.loads((RESULTS_DIR / mid / "settings.json").read_text())
+        assert settings["weights_sha256"] == file_sha256(DEFAULT_WEIGHTS_DIR / f"{mid}.pt"), mid
+        assert not settings["config"]["quick"] and settings["config"]["seeds"] >= 5
+        assert len(pd.read_csv(RESULTS_DIR / mid / "probes.csv"))
