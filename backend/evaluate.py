@@ -51,8 +51,8 @@ class EvalConfig:
 
     seeds: int = 5
     probes: tuple[str, ...] = probes.PROBES
-    n_train: int = 20000  # probe training rows per seed (at most the whole training split)
-    n_test: int = 5000  # probe test rows per seed (at most the whole test split)
+    n_train: int = 10000  # probe training rows per seed (at most the whole training split)
+    n_test: int = 2000  # probe test rows per seed (at most the whole test split)
     ks: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256)  # template counts of the k sweep
     n_pairs: int = 2000  # random pairs for the distortion ratio
     n_queries: int = 100  # neighbour agreement: queries ...

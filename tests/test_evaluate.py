@@ -65,10 +65,10 @@ def test_claims_and_readme_section(quick_results, tmp_path):
     assert set(table["result"]) <= {"held", "did not hold", "n/a"}
     assert table["measured"].str.len().min() > 10
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{report.START}\nold\n{report.END}\ntail\n")
+    readme.write_text(f"# x\n\n{report.START}\nPLACEHOLDER\n{report.END}\ntail\n")
     assert report.update_readme(readme, quick_results) is True
     text = readme.read_text()
-    assert "old" not in text and text.endswith("tail\n") and "| model | claim | measured | result |" in text
+    assert "PLACEHOLDER" not in text and text.endswith("tail\n") and "| model | claim | measured | result |" in text
     assert report.update_readme(readme, quick_results, check=True) is False
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="results:start"):
