@@ -18,9 +18,10 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# Featurize QM9 and encode both data sets with the shipped weights at build time: warm start.
+# Featurize QM9 and encode the data sets with all shipped weights at build time: warm start.
 RUN python -m backend encode qm9 \
     && python -m backend encode rotmnist \
+    && python -m backend encode augcnn \
     && useradd --create-home --uid 1000 explorer \
     && chown -R explorer /app/.cache
 USER 1000

@@ -28,12 +28,13 @@ def test_requirements_pin_everything_and_torch():
     assert "torch==2.13.0" in (ROOT / "Dockerfile").read_text()
 
 
-def test_dockerfile_build_step_encode_runs(tiny_rot_registry):
-    """The image runs ``python -m backend encode qm9`` and ``... encode rotmnist`` at build time
-    (here on the tiny models and small data)."""
+def test_dockerfile_build_step_encode_runs(tiny_rot_registry, tiny_aug_weights):
+    """The image runs ``python -m backend encode qm9``, ``... rotmnist`` and ``... augcnn`` at build
+    time (here on the tiny models and small data)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     docker = (ROOT / "Dockerfile").read_text()
-    for dataset, expect in (("qm9", "encoded 600 molecules"), ("rotmnist", "encoded 300 images")):
+    for dataset, expect in (("qm9", "encoded 600 molecules"), ("rotmnist", "encoded 300 images"),
+                            ("augcnn", "encoded 300 images")):
         assert f"python -m backend encode {dataset}" in docker
         res = subprocess.run([sys.executable, "-m", "backend", "encode", dataset], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=600)

@@ -74,8 +74,12 @@ def test_interpolation_with_molecule_outside_qm9(app):
     assert any("encoded now" in c.value or "#" in c.value for c in app.caption)
 
 
-@pytest.mark.parametrize("page", PAGES)
-@pytest.mark.parametrize("projection", ["orbit_alignment", "max_filtering"])
+MNIST_CASES = ([(page, "orbit_alignment") for page in PAGES]
+               + [(page, "max_filtering") for page in ("app_pages/latent_maps.py", "app_pages/interpolation.py",
+                                                        "app_pages/orbits.py")])
+
+
+@pytest.mark.parametrize("page, projection", MNIST_CASES)
 def test_pages_run_with_rotated_mnist(tiny_rot_registry, page, projection):
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["model"] = "rot_mnist_c8"
