@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     p_ev.add_argument("--seeds", type=int, default=None, help="seeds per probe (default 5; quick 2)")
     p_ev.add_argument("--out", default=None, help="results folder (default: models/results)")
 
-    p_rep = sub.add_parser("report", help="write the README's Results section from the results files")
+    p_rep = sub.add_parser("report", help="write the README's Results section (and Markdown copies of the "
+                                          "summary tables) from the results files")
     p_rep.add_argument("--check", action="store_true", help="exit 1 if the README is out of date")
 
     args = parser.parse_args(argv)
@@ -120,9 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {out}")
         return 0
     if args.cmd == "report":
-        from backend.report import update_readme
+        from backend.report import update_readme, write_markdown_tables
 
         changed = update_readme(check=args.check)
+        if not args.check:
+            print(f"wrote {len(write_markdown_tables())} Markdown tables under models/results/")
         print("README Results section " + ("is out of date" if (changed and args.check) else
                                           "updated" if changed else "is up to date"))
         return 1 if (changed and args.check) else 0

@@ -284,6 +284,7 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
     if fn is None:
         raise KeyError(f"no evaluation defined for model {entry.id!r}; known: {', '.join(EVALUATORS)}")
     t0 = time.time()
+    commit = git_commit()  # the code that runs, before anyone edits the tree during a long run
     tables = fn(entry, cfg, progress)
     tables["probes_summary"] = probes.summarize(tables["probes"])
     if "k_sweep" in tables:
@@ -296,7 +297,7 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
-    settings = {"model": entry.id, "command": command, "config": asdict(cfg), "git_commit": git_commit(),
+    settings = {"model": entry.id, "command": command, "config": asdict(cfg), "git_commit": commit,
                 "weights_sha256": entry.weights_sha256, "n_samples": int(len(entry.dataset().table)),
                 "wall_time_s": round(time.time() - t0, 1)}
     (out / "settings.json").write_text(json.dumps(settings, indent=2))

