@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages import _common
 from backend import plots
 from backend.evaluate import EVALUATORS, EvalConfig, evaluate, load_results
-from backend.report import _short, claims
+from backend.report import short_commit, claims
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
@@ -36,7 +36,7 @@ settings = results.get("settings")
 if settings:
     cfg = settings.get("config", {})
     st.caption(f"Command `{settings.get('command')}` · {cfg.get('seeds')} seeds · "
-               f"{settings.get('wall_time_s', 0) / 60:.1f} min · commit `{_short(settings.get('git_commit'))}` · "
+               f"{settings.get('wall_time_s', 0) / 60:.1f} min · commit `{short_commit(settings.get('git_commit'))}` · "
                f"weights `{str(settings.get('weights_sha256'))[:12]}`")
 if not results:
     st.info(f"No results files for {entry.id}.")
