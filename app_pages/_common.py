@@ -9,15 +9,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import logging
+import math
+import os
+
 import streamlit as st
 
 from backend import plots, registry, views
 from backend.latents import NODE_ORDERS
 
-DEFAULTS = {"model": registry.available()[0], "projection": "sort", "order": "random",
+DEFAULTS = {"model": next(iter(registry.MODELS)), "projection": "sort", "order": "random",
             "order_seed": 0, "proj_seed": 0, "proj_k": 0, "color": "gap"}
 INT_KEYS = ("order_seed", "proj_seed", "proj_k")
 INT_MAX = {"order_seed": 10_000, "proj_seed": 10_000, "proj_k": 4096}
+
+
+def read_only() -> bool:
+    """True when ``$ELX_READ_ONLY`` is ``1`` (or ``true``/``yes``): a public, read-only
+    deployment. Seeds are fixed to 0, ``k`` is capped at :data:`READ_ONLY_K_LIMIT`, the
+    Downstream page's live evaluation is off, and nothing is written outside the cache folder."""
+    return os.environ.get("ELX_READ_ONLY", "").strip().lower() in ("1", "true", "yes")
+
+
+#: largest k of random-template projections in read-only mode
+READ_ONLY_K_LIMIT = {"max_filtering": 256, "sorted_coorbits": 64}
 
 
 @dataclass(frozen=True)
@@ -43,10 +58,18 @@ def _ensure_data(entry) -> None:
     key = f"_data_ok_{entry.id}"
     if st.session_state.get(key):
         return
-    with st.status(entry.data_loading_message(), expanded=False) as status:
+    holder = st.empty()  # the message disappears once the data are there
+    with holder.status(entry.data_loading_message(), expanded=False):
         entry.dataset()
-        status.update(label=f"{entry.dataset_name} loaded", state="complete")
+    holder.empty()
     st.session_state[key] = True
+
+
+def encoding_progress_label(fraction: float, msg: str) -> str:
+    """Text of the first-start progress bar: the overall fraction covers two passes (inputs as
+    stored, then re-presented), so the label says which pass is running."""
+    part = 1 if fraction < 0.5 else 2
+    return f"pass {part} of 2 · {100 * min(fraction, 1.0):.0f} % overall · {msg}"
 
 
 def load_encoded(model_id: str, seed: int):
@@ -54,15 +77,21 @@ def load_encoded(model_id: str, seed: int):
     entry = get_entry(model_id)
     _ensure_data(entry)
     if not entry.encoded_cache_path(seed).exists():
-        with st.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...",
-                       expanded=True) as status:
+        holder = st.empty()
+        with holder.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...",
+                           expanded=True) as status:
             bar = st.progress(0.0)
-            entry.encode_dataset(seed, progress=lambda f, msg: bar.progress(min(f, 1.0), text=msg))
-            status.update(label="Encoded", state="complete")
+
+            def report(fraction: float, msg: str) -> None:
+                bar.progress(min(fraction, 1.0), text=encoding_progress_label(fraction, msg))
+
+            entry.encode_dataset(seed, progress=report)
+            status.update(label="Encoded; fitting the maps...", state="complete")
+        holder.empty()
     return _encoded(model_id, seed)
 
 
-@st.cache_resource(show_spinner=False, max_entries=4)
+@st.cache_resource(show_spinner="Reading the cached codes...", max_entries=4)
 def _encoded(model_id: str, seed: int):
     return get_entry(model_id).encode_dataset(seed)
 
@@ -76,17 +105,34 @@ def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: i
 @st.cache_data(show_spinner="Drawing the map...", max_entries=8)
 def base_map(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
              color: str, which: str):
-    """The Plotly map of all codes, ``which`` in {"raw", "inv"}; built once per setting
-    (hover texts for 130k points take a while), copied per use."""
+    """The lean Plotly map of all codes, ``which`` in {"raw", "inv"}; built once per setting
+    and copied per use (``st.cache_data``). Its title is :func:`map_title`, written by the
+    page above the chart (the Plotly toolbar would cover a title inside the figure)."""
     entry = get_entry(model_id)
     maps = get_maps(model_id, seed, order, projection, proj_seed, proj_k)
-    spec = next(s for s in entry.projections() if s.key == projection)
     m = maps.raw if which == "raw" else maps.inv
-    name = "Equivariant view: PCA of raw codes" if which == "raw" else \
-        f"Invariant view: PCA of {spec.label.lower()}"
-    title = f"{name} ({100 * m.explained_variance_ratio.sum():.0f} % var.)"
-    return plots.latent_map(m.coords, _encoded(model_id, seed).table, color_option(entry, color), title,
-                            label_col=entry.hover_label_col, id_col=entry.id_col)
+    return plots.latent_map(m.coords, _encoded(model_id, seed).table, color_option(entry, color))
+
+
+def map_title(maps, spec, which: str) -> str:
+    """Title of the raw (``"raw"``) or projected (``"inv"``) map, honest about what it shows.
+
+    The right-hand map is called an *invariant view* only when the projection is
+    invariant to a non-trivial latent action and measured so (``maps.measured_invariant``).
+    """
+    m = maps.raw if which == "raw" else maps.inv
+    var = f"{100 * m.explained_variance_ratio.sum():.0f} % of the variance"
+    if which == "raw":
+        return f"Equivariant view: PCA of the raw codes ({var})"
+    if maps.trivial_action:
+        name = "Same codes again (identity): this model has no latent group action"
+    elif maps.measured_invariant:
+        name = f"Invariant view: PCA of {spec.label.lower()}"
+    else:
+        name = f"PCA of {spec.label.lower()}, measured NOT invariant"
+    if maps.projected.shape[1] == 1:
+        return f"{name} (one feature: drawn along PC 1, PC 2 is 0)"
+    return f"{name} ({var})"
 
 
 @st.cache_data(show_spinner="Decoding both paths...", max_entries=32)
@@ -114,31 +160,124 @@ def orbit(model_id: str, seed: int, order: str, projection: str, proj_seed: int,
                             np.array(elements), proj_seed, proj_k)
 
 
+# Random-template projections whose fit cost grows with k: the largest k the sidebar offers,
+# and the number of features per template (sorted coorbits keep all N sorted values).
+# Measured on the 2-core development VM, one thread, 5,000 codes (16, 8): fit + two
+# transforms + PCA take about 3.5e-7 s per (code x feature): max filtering k = 4096 in 6.9 s,
+# sorted coorbits k = 1024 (8,192 features) in 5.7 s (randomized PCA above 256 features).
+K_LIMIT = {"max_filtering": 4096, "sorted_coorbits": 1024}
+SECONDS_PER_CODE_FEATURE = 4e-7
+
+
+_MISSING = object()
+
+
+def _snapshot_url() -> dict:
+    """The URL's query parameters as they were when this session started (a shared link);
+    page-level keys are read from here, since the sidebar rewrites the URL on every run."""
+    ss = st.session_state
+    if "_url_at_start" not in ss:
+        ss["_url_at_start"] = {k: st.query_params.get(k) for k in st.query_params}
+    return ss["_url_at_start"]
+
+
+def _parse_int(value, default: int, lo: int, hi: int) -> tuple[int, str | None]:
+    """An integer from a URL value; out-of-range or unparsable values give the default and a
+    message (never a silent replacement)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return default, f"ignored {value!r}: not a whole number"
+    if not lo <= number <= hi:
+        return default, f"ignored {number}: outside {lo}..{hi}"
+    return number, None
+
+
 def _init_state() -> None:
-    qp = st.query_params
+    url = _snapshot_url()
+    notes = []
     for key, default in DEFAULTS.items():
         if key in st.session_state:
             continue
-        value = qp.get(key, default)
+        value = url.get(key, default)
+        if value is None:
+            value = default
         if key in INT_KEYS:  # a hand-edited URL must not crash the number inputs
-            try:
-                value = min(max(int(value), 0), INT_MAX[key])
-            except (TypeError, ValueError):
-                value = default
+            value, note = _parse_int(value, default, 0, INT_MAX[key])
+            if note:
+                notes.append(f"`{key}` in the link: {note}")
         st.session_state[key] = value
+    if notes:
+        st.session_state["_url_notes"] = notes
+
+
+def keep(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9) -> str:
+    """Make a page-level widget's value survive page switches and live in the URL.
+
+    Call before creating the widget with ``key=key`` (and no ``value=``). The value
+    comes from, in order: the widget's current state, the value it had when the user
+    last left the page, the link the session started from, ``default``. Integers from
+    a link are range-checked (``lo..hi``). Returns ``key``.
+    """
+    ss = st.session_state
+    kept = ss.setdefault("_kept", {})
+    if key not in ss:
+        value = kept.get(key, _MISSING)
+        if value is _MISSING:
+            raw = _snapshot_url().get(key)
+            if raw is None:
+                value = default
+            elif kind is int:
+                value, _ = _parse_int(raw, default, lo, hi)
+            else:
+                value = str(raw)
+        ss[key] = value
+    ss.setdefault("_page_keys", set()).add(key)
+    st.query_params[key] = str(ss[key])
+    return key
+
+
+def _remember_page_state() -> None:
+    """Copy every kept page-level value to a non-widget key (widget state is dropped when
+    its page is not drawn); runs at the start of each script run."""
+    ss = st.session_state
+    kept = ss.setdefault("_kept", {})
+    for key in ss.get("_page_keys", set()):
+        if key in ss:
+            kept[key] = ss[key]
+
+
+def expected_fit_seconds(projection_key: str, k: int, n_codes: int, code_shape: tuple) -> float | None:
+    """Rough wall time (s) to fit a random-template projection with ``k`` templates on
+    ``n_codes`` codes of shape ``code_shape`` = (c, N), transform both presentations and fit
+    the PCA map (None for projections without templates). Calibrated on the development VM
+    (:data:`SECONDS_PER_CODE_FEATURE`); a busy machine takes two to three times longer."""
+    if projection_key not in K_LIMIT:
+        return None
+    features = k * (code_shape[-1] if projection_key == "sorted_coorbits" else 1)
+    return SECONDS_PER_CODE_FEATURE * n_codes * features
 
 
 def sidebar() -> Selection:
     """Draw the shared sidebar once (called by ``app.py``) and mirror it to the URL."""
     _init_state()
-    models = registry.available()
+    _remember_page_state()
+    models, missing = registry.available(), registry.unavailable()
+    if not models:  # nothing to show: say why instead of failing on every page
+        st.error("No model can be loaded:\n\n" + "\n".join(f"* {r}" for r in missing.values()))
+        st.stop()
     if st.session_state["model"] not in models:
         st.session_state["model"] = models[0]
+    if read_only():  # fixed seeds (the widgets below are disabled)
+        st.session_state["order_seed"] = st.session_state["proj_seed"] = 0
     if st.session_state["order"] not in NODE_ORDERS:
         st.session_state["order"] = DEFAULTS["order"]
     with st.sidebar:
         st.header("Model & projection")
-        st.selectbox("Model", models, key="model", format_func=lambda m: registry.get(m).label)
+        # a radio, not a select box: long model names wrap instead of being cut off
+        st.radio("Model", models, key="model", format_func=lambda m: registry.get(m).label)
+        for model_id, reason in missing.items():
+            st.warning(f"**{registry.get(model_id).label}** is unavailable: {reason}")
         entry = get_entry(st.session_state["model"])
         try:
             specs = entry.projections()
@@ -155,13 +294,30 @@ def sidebar() -> Selection:
         st.radio(entry.presentation_label, NODE_ORDERS, key="order", horizontal=True,
                  format_func=lambda k: entry.order_labels.get(k, k), help=entry.order_help)
         st.number_input("Presentation seed", min_value=0, max_value=10_000, step=1, key="order_seed",
-                        help="Seed of the random node orders / extra rotations.")
+                        help="Seed of the random node orders / extra rotations.", disabled=read_only())
         st.number_input("Projection seed", min_value=0, max_value=10_000, step=1, key="proj_seed",
-                        help="Seed of random projections (unused by sorting and pooling).")
-        if "k" in views.projection(st.session_state["projection"]).get_params():
-            st.number_input("Random templates k (0 = 2·c·N)", min_value=0, max_value=4096, step=1,
-                            key="proj_k", help="Number of random templates of max filtering / "
-                                               "sorted coorbits.")
+                        help="Seed of random projections (unused by sorting and pooling).",
+                        disabled=read_only())
+        proj_key = st.session_state["projection"]
+        if "k" in views.projection(proj_key).get_params():
+            limit = (READ_ONLY_K_LIMIT if read_only() else K_LIMIT).get(proj_key, 4096)
+            if st.session_state["proj_k"] > limit:
+                st.session_state["proj_k"] = limit
+            st.number_input(f"Random templates k (0 = 2·c·N; at most {limit})", min_value=0,
+                            max_value=limit, step=1, key="proj_k",
+                            help="Number of random templates of max filtering / sorted coorbits. The "
+                                 "fit's cost grows linearly with k (sorted coorbits also multiply the "
+                                 "features by N), so the sidebar caps it.")
+            try:
+                shape = tuple(entry.latent_action.code_shape)
+                k_eff = st.session_state["proj_k"] or 2 * int(math.prod(shape))
+                secs = expected_fit_seconds(proj_key, k_eff, len(entry.dataset().table), shape)
+            except Exception:  # no estimate without the data; the fit still runs
+                secs = None
+            if secs is not None:
+                msg = (f"Expected fit time with k = {k_eff}: about {max(secs, 1):.0f} s on an idle 2-core "
+                       "machine (first use of this setting; then cached).")
+                (st.warning if secs > 20 else st.caption)(msg)
         color_keys = [c.key for c in colors]
         if st.session_state["color"] not in color_keys:
             st.session_state["color"] = color_keys[0]
@@ -169,7 +325,12 @@ def sidebar() -> Selection:
                      format_func=lambda k: next(f"{c.label} [{c.unit}]" for c in colors if c.key == k))
         if entry.validity_note:
             st.caption(f"Validity: {entry.validity_note}.")
+        for note in st.session_state.pop("_url_notes", []):
+            st.warning(note)
     sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
+    for key in list(st.query_params):
+        if key not in DEFAULTS:
+            del st.query_params[key]  # page-level keys are re-added by the page through keep()
     st.query_params.update({k: str(v) for k, v in sel.__dict__.items()})
     return sel
 
@@ -192,11 +353,54 @@ def svg(markup: str, caption: str | None = None) -> None:
         st.caption(caption)
 
 
-def tag_badges(tags) -> str:
-    """Markdown line with the projection's flags."""
-    flags = {"invariant": tags.invariant, "lossless": tags.lossless, "isometric": tags.isometric,
-             "decodable": tags.cross_section}
-    return " · ".join(f"{'✅' if v else '❌'} {k}" for k, v in flags.items())
+def yes_no(flag: bool) -> str:
+    """``yes`` / ``no`` as a word with a Material icon (Streamlit ships the icon font, so it
+    renders without an emoji font)."""
+    return ":green[:material/check: yes]" if flag else ":red[:material/close: no]"
+
+
+def tag_badges(maps) -> str:
+    """Markdown with the projection's properties: declared ones w.r.t. the latent action,
+    and the measured invariance relative to the typical distance between two inputs."""
+    if maps.trivial_action:
+        return ("**No latent group action**: nothing is known about how this model's code moves "
+                "when the input is transformed, so there is no invariant projection; the right-hand "
+                "map shows the same codes (identity). " + invariance_text(maps))
+    t = maps.tags
+    flags = (("invariant", t.invariant), ("lossless", t.lossless), ("isometric", t.isometric),
+             ("decodable", t.cross_section))
+    declared = " · ".join(f"{name}: {yes_no(v)}" for name, v in flags)
+    return f"Declared for the latent action: {declared}. {invariance_text(maps)}"
+
+
+def invariance_text(maps) -> str:
+    """One sentence: how far re-presenting every input moves the projected code, relative
+    to the typical distance between the projections of two different inputs."""
+    if not (maps.typical_distance > 0):
+        return ""
+    verdict = yes_no(maps.measured_invariant)
+    return (f"Measured: re-presenting every input moves it on this map's features by "
+            f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * maps.invariance_rel_max:.2g} % "
+            f"(max) of the typical distance between two different inputs "
+            f"({maps.typical_distance:.3g}); invariant as measured (median ≤ 5 %): {verdict}.")
+
+
+def load_failure_message(entry, exc: BaseException) -> str:
+    """What a page says when the codes cannot be loaded: the error, the file or input it
+    concerns, and what to do (no traceback; the server log gets one line)."""
+    from backend.data.qm9 import cache_dir
+
+    logging.getLogger(__name__).error("loading the codes of %s failed: %s: %s", entry.id,
+                                      type(exc).__name__, exc)
+    if isinstance(exc, registry.WeightsNotFoundError):
+        return f"{entry.label} cannot be loaded: {exc}"
+    named = getattr(exc, "filename", None)
+    where = (f"the file {named}" if named else
+             f"the weights {entry.weights_path} or the cache folder {cache_dir()}")
+    return (f"Could not load the codes of {entry.label} ({type(exc).__name__}: {exc}). It concerns "
+            f"{where}. What to do: reload the page (a corrupt cache file is moved aside and rebuilt "
+            "automatically); if the error stays, check that the cache folder is writable and has free "
+            "space, delete the file named here, or run `python -m backend check`.")
 
 
 def page_data(title: str):
@@ -211,7 +415,15 @@ def page_data(title: str):
         encoded = load_encoded(sel.model, sel.order_seed)
         maps = get_maps(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k)
     except Exception as exc:  # shown at the page edge; the app keeps running
-        st.error(f"Could not load the codes: {exc}")
+        failure = exc
+    else:
+        failure = None
+    from backend.cache import take_notices
+
+    for notice in take_notices():  # corrupt cache files moved aside and rebuilt
+        st.warning(notice.message())
+    if failure is not None:
+        st.error(load_failure_message(entry, failure))
         st.stop()
     spec = next(s for s in entry.projections() if s.key == sel.projection)
     return sel, entry, encoded, maps, spec

@@ -90,17 +90,21 @@ if inv is not None:
                "The orbit average is measured under a rotation by half a step (π/8), off its sampled angles.")
 
 st.divider()
-if sel.model in EVALUATORS:
+if sel.model in EVALUATORS and _common.read_only():
+    st.caption("The live rerun of the quick evaluation is off in this read-only deployment "
+               "(`ELX_READ_ONLY=1`); the tables above are the shipped results.")
+elif sel.model in EVALUATORS:
     st.markdown("**Rerun a quick version live** (2 seeds, small subsamples; takes one to a few minutes). "
                 "It checks that the pipeline runs on this machine; its numbers are noisier than the shipped ones.")
     if st.button("Rerun quick evaluation"):
         try:
             _common.load_encoded(sel.model, 0)
             bar = st.progress(0.0, text="starting")
-            out = Path(tempfile.mkdtemp(prefix="elx_quick_"))
-            evaluate(entry, EvalConfig.quick_config(), out / entry.id, command="dashboard quick rerun",
-                     progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
-            st.session_state["quick"] = (sel.model, load_results(entry.id, out))
+            with tempfile.TemporaryDirectory(prefix="elx_quick_") as tmp:  # removed after reading
+                out = Path(tmp)
+                evaluate(entry, EvalConfig.quick_config(), out / entry.id, command="dashboard quick rerun",
+                         progress=lambda f, m: bar.progress(min(max(f, 0.0), 1.0), text=m))
+                st.session_state["quick"] = (sel.model, load_results(entry.id, out))
             st.rerun()
         except Exception as exc:  # shown at the page edge; the app keeps running
             st.error(f"The quick evaluation failed: {exc}")

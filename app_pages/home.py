@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages import _common
+from backend import registry
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
@@ -23,10 +24,11 @@ graph VAE is an *isometric cross-section*: it loses nothing and keeps quotient d
 * **Orbits**: transform one input by many group elements (relabellings, rotations) and see its
   orbit as a loop or cloud on the equivariant map and a single point on the invariant one.
 
-Two models: a permutation-equivariant graph VAE on QM9 (S_n acts on per-node codes) and a
-rotation-equivariant e2cnn network on rotated MNIST (C_N shifts the fibre of regular fields).
 """
 )
+models = [_common.get_entry(m) for m in registry.available()]
+st.markdown(f"**{len(models)} models** are available (choose one in the sidebar):\n"
+            + "\n".join(f"* {m.label}" for m in models))
 
 try:
     card = entry.sidecar

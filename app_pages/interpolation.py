@@ -13,21 +13,24 @@ st.markdown(
     f"Pick two {entry.item_noun}s. The **raw path** is the straight line between their codes as "
     f"encoded ({entry.presentation_label.lower()}: *{entry.order_labels.get(sel.order, sel.order)}*); "
     f"the **invariant path** is the straight line between their {spec.label.lower()} "
-    f"representatives, aligned to each other (a quotient geodesic). {_common.tag_badges(maps.tags)}")
+    f"representatives, aligned to each other (a quotient geodesic). {_common.tag_badges(maps)}")
 
-seed = st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, value=0, step=1,
-                       key="pair_seed")
-rand_a, rand_b = views.random_pair(len(table), int(seed))
+st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, step=1,
+                key=_common.keep("pair_seed", 0, int, 0, 1_000_000))
+rand_a, rand_b = views.random_pair(len(table), int(st.session_state["pair_seed"]))
 ends = []
 cols = st.columns(2)
 for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", rand_b, 1)):
     with col:
         typed = entry.search_label
         sources = ["random"] + ([typed] if typed else []) + (["map selection"] if len(picked) > pick_idx else [])
-        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True, key=f"src_{name}")
+        src_key = _common.keep(f"src_{name}", "random")
+        if st.session_state[src_key] not in sources:
+            st.session_state[src_key] = "random"
+        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True, key=src_key)
         if typed and source == typed:
-            text = st.text_input(f"{typed} of {name}", value=entry.search_defaults[pick_idx],
-                                 key=f"text_{name}")
+            text = st.text_input(f"{typed} of {name}",
+                                 key=_common.keep(f"text_{name}", entry.search_defaults[pick_idx]))
             key = ("text", text)
         elif source == "map selection":
             key = ("row", int(picked[pick_idx]))
@@ -45,50 +48,85 @@ if any(e is None for e in ends):
     st.info("Fix the input above to see the interpolation.")
     st.stop()
 
-steps = st.slider("Number of steps", 3, 21, 9, key="n_steps")
+steps = st.slider("Number of steps", 3, 21, key=_common.keep("n_steps", 9, int, 3, 21))
 result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, ends[0], ends[1], steps)
-step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, steps // 2, key="step")
-
 decodable = result.inv_decoded is not None
-left, right = st.columns(2)
-with left:
-    st.subheader("Raw path (straight line in Z)")
-    dec = result.raw_decoded[step]
-    _common.svg(entry.render(dec, (320, 240)), entry.caption(dec))
-with right:
-    st.subheader(f"Invariant path ({spec.label})")
-    if decodable:
-        dec = result.inv_decoded[step]
-        _common.svg(entry.render(dec, (320, 240)), entry.caption(dec))
-    else:
-        row = int(result.inv_nearest_rows[step])
-        _common.svg(entry.render_row(row, (320, 240)),
-                    f"nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")
-        st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
-                   f"shows the nearest real {entry.item_noun} in projected space instead.")
-
 raw_valid = [d.valid for d in result.raw_decoded]
 inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
+
+
+def step_drawings(decoded: list, constrained: list | None, step: int) -> None:
+    """The model's own decode at ``step`` and, where the family has one, the constrained decode
+    beside it (labelled, so the constraint never hides what the model does)."""
+    size = (320, 240) if constrained is None else (260, 200)
+    cols = st.columns(2) if constrained is not None else [st.container()]
+    with cols[0]:
+        dec = decoded[step]
+        label = "model's own decode: " if constrained is not None else ""
+        _common.svg(entry.render(dec, size), f"step {step} · {label}{entry.caption(dec)}")
+    if constrained is not None:
+        with cols[1]:
+            dec = constrained[step]
+            _common.svg(entry.render(dec, size),
+                        f"step {step} · {entry.constrained_decode_label}: {entry.caption(dec)}")
+
+
+@st.fragment
+def step_view() -> None:
+    """The step slider and what depends on it; reruns alone, so the maps below are neither
+    rebuilt nor re-sent when the slider moves."""
+    key = _common.keep("step", steps // 2, int, 0, 20)
+    if st.session_state[key] > steps - 1:
+        st.session_state[key] = steps - 1
+    step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, key=key)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Raw path (straight line in Z)")
+        step_drawings(result.raw_decoded, result.raw_constrained, step)
+    with right:
+        st.subheader(f"Invariant path ({spec.label})")
+        if decodable:
+            step_drawings(result.inv_decoded, result.inv_constrained, step)
+        else:
+            row = int(result.inv_nearest_rows[step])
+            _common.svg(entry.render_row(row, (320, 240)),
+                        f"step {step}: nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")
+            st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
+                       f"shows the nearest real {entry.item_noun} in projected space instead.")
+    paths = [("raw path", "#d62728", result.raw_on_raw_map, result.raw_on_inv_map, raw_valid),
+             ("invariant path", "#ff7f0e", result.inv_on_raw_map, result.inv_on_inv_map, inv_valid)]
+    st.plotly_chart(plots.path_detail(paths, step), width="stretch", key="path_detail")
+
+
+step_view()
+
 m1, m2 = st.columns(2)
 for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv_on_raw_map),
                                     (m2, "inv", result.raw_on_inv_map, result.inv_on_inv_map)):
     with col:
+        st.markdown(f"**{_common.map_title(maps, spec, which)}**")
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
-        plots.add_path(fig, raw_xy, "raw path", "#d62728", step, raw_valid)
-        plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", step, inv_valid)
+        plots.add_path(fig, raw_xy, "raw path", "#d62728", None, raw_valid)
+        plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", None, inv_valid)
         st.plotly_chart(fig, width="stretch", key=f"interp_{which}_map")
-st.caption("Crosses mark steps that decode to invalid outputs; the star is the slider's step. "
-           "On the invariant map the raw path is shown through the projection.")
+st.caption("Crosses mark steps that decode to invalid outputs. The star for the slider's step is in "
+           "the small figure above. On the invariant map the raw path is shown through the projection.")
 
-paths = [("raw path", result.raw_decoded)] + ([("invariant path", result.inv_decoded)] if decodable else [])
-for name, decoded in paths:
-    st.subheader(f"All steps · {name}: {entry.path_summary(decoded)}")
-    grid = st.columns(min(steps, 7))
-    for i, d in enumerate(decoded):
-        with grid[i % len(grid)]:
-            _common.svg(entry.render(d, (150, 120)), f"{i}: {entry.caption(d)}")
+paths = [("raw path", result.raw_decoded, result.raw_constrained)]
+if decodable:
+    paths.append(("invariant path", result.inv_decoded, result.inv_constrained))
+for name, decoded, constrained in paths:
+    rows = [("model's own decode" if constrained is not None else "", decoded)]
+    if constrained is not None:
+        rows.append((entry.constrained_decode_label, constrained))
+    for how, items in rows:
+        st.subheader(f"All steps · {name}{' · ' + how if how else ''}: {entry.path_summary(items)}")
+        grid = st.columns(min(steps, 7))
+        for i, d in enumerate(items):
+            with grid[i % len(grid)]:
+                _common.svg(entry.render(d, (150, 120)), f"{i}: {entry.caption(d)}")
 if not decodable:
     st.subheader("All steps · invariant path: nearest real samples")
     grid = st.columns(min(steps, 7))

@@ -13,55 +13,72 @@ bad = (f" ({int((~table['representable']).sum())} not representable by the featu
        if "representable" in table else "")
 st.markdown(f"**{len(table):,} {noun}s**{bad}, {entry.presentation_label.lower()}: "
             f"*{entry.order_labels.get(sel.order, sel.order)}* (seed {sel.order_seed}). "
-            f"Projection **{spec.label}**: {_common.tag_badges(maps.tags)}. "
-            f"Measured invariance error (same {noun}s, both presentations): "
-            f"max |Δs| = {maps.invariance_error:.2e}.")
+            f"Projection **{spec.label}**. {_common.tag_badges(maps)}")
 
-picked = st.session_state.get("map_selection", [])
-events = []
-for col, which, m in zip(st.columns(2), ("raw", "inv"), (maps.raw, maps.inv)):
+
+def _on_select(which: str) -> None:
+    """A click, lasso or box on one map replaces the selection (most recent map wins)."""
+    event = st.session_state.get(f"map_{which}_{st.session_state.get('map_gen', 0)}")
+    points = (event or {}).get("selection", {}).get("points", []) if event else []
+    st.session_state["map_selection"] = views.selected_rows(points)
+
+
+gen = st.session_state.get("map_gen", 0)
+for col, which in zip(st.columns(2), ("raw", "inv")):
     with col:
+        st.markdown(f"**{_common.map_title(maps, spec, which)}**")
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
-        events.append(st.plotly_chart(
-            plots.add_selection(fig, m.coords, picked), key=f"map_{which}", on_select="rerun",
-            selection_mode=("points", "lasso", "box"), width="stretch"))
+        st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
+                        selection_mode=("points", "box", "lasso"), width="stretch")
 st.caption(f"PCA is fitted once on all {noun}s; each axis is flipped so that its largest loading "
-           "is positive. Click a point or lasso a group to inspect it.")
+           "is positive. **Click a point** to inspect it; for a group, pick *Lasso select* or *Box "
+           "select* in the chart's toolbar and draw. Hover shows the row and the colour value.")
+if maps.projected.shape[1] == 1:
+    st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
+            "points lie on PC 1 and the '100 % of the variance' is that one feature.")
 
-new = []
-for ev in events:
-    points = (ev or {}).get("selection", {}).get("points", []) if isinstance(ev, dict) else \
-        getattr(getattr(ev, "selection", None), "points", []) or []
-    new += views.selected_rows(points)
-if new and sorted(set(new)) != picked:
-    st.session_state["map_selection"] = sorted(set(new))
-    picked = st.session_state["map_selection"]
-
+picked = st.session_state.get("map_selection", [])
 if picked:
     st.subheader(f"Selection: {len(picked)} {noun}(s)")
+    st.plotly_chart(plots.selection_overview(maps.raw.coords, maps.inv.coords, picked),
+                    width="stretch", key="selection_overview")
+    cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, option.key, "split")
+                              if c in table))
+    shown_table = table.iloc[picked][cols].copy()
+    shown_table.insert(0, "row", picked)
+    st.dataframe(shown_table, hide_index=True, key="selection_table")
+    st.download_button("Download the selection (CSV: rows, ids, colour, both maps' coordinates)",
+                       views.selection_csv(table, picked, cols, maps), file_name="selection.csv",
+                       mime="text/csv", key="selection_csv", on_click="ignore")
     shown = picked[:6]
     codes = encoded.codes(sel.order)[shown]
     recon = entry.decode(codes)
+    constrained = entry.decode_constrained(codes)
     for i, (row, z, dec) in enumerate(zip(shown, codes.values, recon)):
         info = entry.describe_row(row)
         value = plots.color_column(table.iloc[[row]], option)[0][0]
         value = f"{value:.4g}" if isinstance(value, float) else str(value)
         c1, c2, c3 = st.columns([1, 1, 2])
         with c1:
-            _common.svg(entry.render_row(row), f"{info['title']} · {option.key} = {value} {option.unit}")
+            _common.svg(entry.render_row(row), f"row {row} · {info['title']} · {option.key} = {value} "
+                                               f"{option.unit}")
         with c2:
-            _common.svg(entry.render(dec), f"decoded from its code: {entry.caption(dec)}")
+            _common.svg(entry.render(dec), f"decoded from its code (model's own decode): {entry.caption(dec)}")
+            if constrained is not None:
+                _common.svg(entry.render(constrained[i]),
+                            f"{entry.constrained_decode_label}: {entry.caption(constrained[i])}")
         with c3:
             mask = None if codes.mask is None else codes.mask[i]
             st.plotly_chart(entry.code_figure(z, mask, "raw code"), width="stretch", key=f"code_{row}")
     if len(picked) > len(shown):
-        st.caption(f"Showing the first {len(shown)} of {len(picked)} selected {noun}s.")
-        cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, option.key, "split")
-                                  if c in table))
-        st.dataframe(table.iloc[picked][cols], hide_index=True)
+        st.caption(f"Drawing the first {len(shown)} of {len(picked)} selected {noun}s; the table "
+                   "above lists all of them.")
+    st.caption("The selection is kept when you switch pages: Interpolation and Orbits offer it as "
+               "*map selection*.")
     if st.button("Clear selection"):
         st.session_state["map_selection"] = []
+        st.session_state["map_gen"] = gen + 1  # new chart keys: the charts forget their selection
         st.rerun()
 if entry.validity_note:
     st.caption(f"{entry.validity_note}.")

@@ -14,17 +14,20 @@ picked = st.session_state.get("map_selection", [])
 st.markdown(
     f"Transform one {noun}'s **input** by group elements ({entry.input_action_description}) and "
     f"encode each copy. On the equivariant map the copies trace the orbit (a loop or a cloud); on "
-    f"the invariant map of **{spec.label}** they should sit on one point. {_common.tag_badges(maps.tags)}")
+    f"the invariant map of **{spec.label}** they should sit on one point. {_common.tag_badges(maps)}")
 
 c1, c2 = st.columns(2)
 with c1:
     typed = entry.search_label
     sources = ["random"] + ([typed] if typed else []) + (["map selection"] if picked else [])
-    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key="orbit_src")
+    src_key = _common.keep("orbit_src", "random")
+    if st.session_state[src_key] not in sources:
+        st.session_state[src_key] = "random"
+    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key=src_key)
     if source == "map selection":
         row = int(picked[0])
     elif typed and source == typed:
-        text = st.text_input(typed, value=entry.search_defaults[0], key="orbit_text")
+        text = st.text_input(typed, key=_common.keep("orbit_text", entry.search_defaults[0]))
         try:
             _, caption, row = views.endpoint(entry, encoded, sel.order, text=text, seed=sel.order_seed)
         except entry.text_errors as exc:
@@ -34,18 +37,23 @@ with c1:
             st.info(f"{caption}: the orbit view needs a {noun} of the data set.")
             st.stop()
     else:
-        pick_seed = st.number_input("Random pick seed", 0, 1_000_000, 0, key="orbit_seed")
+        pick_seed = st.number_input("Random pick seed", 0, 1_000_000,
+                                    key=_common.keep("orbit_seed", 0, int, 0, 1_000_000))
         row = views.random_pair(len(table), int(pick_seed))[0]
     st.caption(entry.describe_row(row)["title"])
 
 with c2:
     if entry.orbit_control == "angle":
-        n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, 72, step=8, key="orbit_n")
-        deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359, 45, key="orbit_angle")
+        n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, step=8,
+                            key=_common.keep("orbit_n", 72, int, 8, 180))
+        deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359,
+                        key=_common.keep("orbit_angle", 45, int, 0, 359))
         chosen = float(np.radians(deg))
     else:
-        n_orbit = st.slider("Orbit: number of random relabellings", 8, 200, 60, key="orbit_n")
-        how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True, key="orbit_how")
+        n_orbit = st.slider("Orbit: number of random relabellings", 8, 200,
+                            key=_common.keep("orbit_n", 60, int, 8, 200))
+        how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True,
+                       key=_common.keep("orbit_how", "random"))
         if how == "typed":
             text = st.text_input("Slot order (new slot i takes old slot p[i])",
                                  " ".join(map(str, np.roll(np.arange(entry.latent_action.n), 1))),
@@ -56,7 +64,8 @@ with c2:
                 st.error(str(exc))
                 st.stop()
         else:
-            el_seed = st.number_input("Relabelling seed", 0, 1_000_000, 1, key="orbit_el_seed")
+            el_seed = st.number_input("Relabelling seed", 0, 1_000_000,
+                                      key=_common.keep("orbit_el_seed", 1, int, 0, 1_000_000))
             chosen = entry.latent_action.random_element(np.random.default_rng(int(el_seed)))
 
 elements = entry.orbit_elements(int(n_orbit), seed=sel.order_seed)
@@ -70,14 +79,21 @@ except Exception as exc:  # shown at the page edge; the app keeps running
     st.stop()
 
 m1, m2, m3 = st.columns(3)
-m1.metric("Invariance error of the projection", f"{orb.invariance_error:.1e}",
-          help="max over the orbit of ‖s(z_g) − s(z)‖ / median ‖s(z)‖ over the data set")
-m2.metric("Spread of the raw codes", f"{orb.raw_spread:.2f}",
-          help="max over the orbit of ‖z_g − z‖ / median ‖z‖ over the data set")
+m1.metric("Invariance error of the projection", f"{100 * orb.invariance_error:.2g} %",
+          help="max over the orbit of ‖s(z_g) − s(z)‖, as a percentage of the typical distance "
+               "‖s(z_i) − s(z_j)‖ between two different inputs (median over random pairs)")
+m2.metric("Spread of the raw codes", f"{100 * orb.raw_spread:.2g} %",
+          help="max over the orbit of ‖z_g − z‖, as a percentage of the typical distance between the "
+               "raw codes of two different inputs")
 m3.metric("Group elements", f"{len(all_elements)}")
-st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e}. For rotations off the 90° "
-           "grid the input itself is interpolated, so even an exactly invariant projection of an "
-           "only approximately equivariant encoder shows a small error.")
+if entry.orbit_control == "angle":
+    why = ("For rotations off the 90° grid the input itself is interpolated, so even an exactly "
+           "invariant projection of an only approximately equivariant encoder shows an error.")
+else:
+    why = ("Relabelling the atoms is an exact symmetry of the encoder, so an invariant projection "
+           "should show an error at float precision (about 1e-6 %).")
+st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e} (typical distance between two "
+           f"inputs on this map: {maps.typical_distance:.3g}). {why}")
 
 left, right = st.columns([1, 2])
 with left:
@@ -90,10 +106,11 @@ with right:
 closed = entry.orbit_control == "angle"
 for col, which, xy in zip(st.columns(2), ("raw", "inv"), (orb.raw_xy, orb.inv_xy)):
     with col:
+        st.markdown(f"**{_common.map_title(maps, spec, which)}**")
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         plots.add_orbit(fig, xy[:-1], "orbit", "#d62728", closed=closed)
         plots.add_orbit(fig, xy[-1:], entry.element_label(chosen), "#ff7f0e", star=True)
         st.plotly_chart(fig, width="stretch", key=f"orbit_{which}_map")
-st.caption("Red: the codes of all transformed copies (for rotations, joined in angle order); "
-           "orange star: the copy shown above.")
+st.caption("Red: the codes of all transformed copies" + (" (joined in angle order)" if closed else "")
+           + "; orange star: the copy shown above.")

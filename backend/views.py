@@ -26,10 +26,17 @@ class Maps:
     raw : Map2D of the flattened raw codes (M, n * d).
     inv : Map2D of the projected codes (M, k).
     projected : ndarray (M, k), the invariant features ``s(z)``.
-    tags : ProjectionTags of the projection for this action.
+    tags : ProjectionTags of the projection for this action (declared, w.r.t. the
+        latent action).
     invariance_error : float, max over the data set of ``||s(z_random) - s(z_stored)||``
-        (the same molecule under two node orders; 0 up to float error for an
-        invariant projection).
+        (the same input under two presentations; 0 up to float error for an
+        invariant projection of an exactly equivariant encoder), in the units of ``s``.
+    invariance_rel_median, invariance_rel_max : float, median and max over the data
+        set of ``||s(z_random) - s(z_stored)||`` divided by ``typical_distance``.
+    typical_distance : float, median of ``||s(z_i) - s(z_j)||`` over random pairs of
+        different inputs: the scale against which an invariance error is small or large.
+    trivial_action : bool, the model has no latent group action (the "projection" is
+        the identity, so nothing about it is invariant to input transformations).
     """
 
     raw: Map2D
@@ -37,6 +44,44 @@ class Maps:
     projected: np.ndarray
     tags: ProjectionTags
     invariance_error: float
+    invariance_rel_median: float = float("nan")
+    invariance_rel_max: float = float("nan")
+    typical_distance: float = float("nan")
+    trivial_action: bool = False
+
+    @property
+    def measured_invariant(self) -> bool:
+        """The map is invariant as measured: the projection is declared invariant to a
+        non-trivial latent action and re-presented inputs move ``s`` by at most 5 % of
+        the typical distance between two inputs (median over the data set).
+
+        The 5 % tolerance admits the residual error of encoders that are only
+        approximately equivariant (off-grid rotations interpolate pixels); an exact
+        encoder measures ~1e-7.
+        """
+        return bool(self.tags.invariant and not self.trivial_action
+                    and np.isfinite(self.invariance_rel_median) and self.invariance_rel_median <= 0.05)
+
+
+def typical_distance(features: np.ndarray, pairs: int = 2000, seed: int = 0) -> float:
+    """Median Euclidean distance between ``pairs`` random pairs of distinct rows of ``features``.
+
+    Parameters
+    ----------
+    features : ndarray (M, k).
+    pairs : number of random pairs (seeded).
+
+    Returns
+    -------
+    float (0.0 when fewer than two rows or all rows equal; callers guard the division).
+    """
+    m = len(features)
+    if m < 2:
+        return 0.0
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, m, pairs)
+    j = (i + rng.integers(1, m, pairs)) % m
+    return float(np.median(np.linalg.norm(features[i] - features[j], axis=1)))
 
 
 def projection(projection_key: str, seed: int = 0, k: int = 0):
@@ -50,13 +95,30 @@ def projection(projection_key: str, seed: int = 0, k: int = 0):
 
 def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed: int = 0,
                  k: int = 0) -> Maps:
-    """PCA maps of raw and projected codes, fitted once on the whole data set."""
+    """PCA maps of raw and projected codes, fitted once on the whole data set, and the
+    measured invariance of the projection (same inputs, both presentations).
+
+    Raises
+    ------
+    UnsupportedActionError
+        If the projection is not defined for the codes' action.
+    """
+    from backend.groups import TrivialAction
+
     codes = encoded.codes(order)
     proj = projection(projection_key, seed, k).fit(codes)
     projected = proj.transform(codes)
     other = encoded.codes("stored" if order == "random" else "random")
-    err = float(np.abs(proj.transform(other) - projected).max()) if len(codes) else 0.0
-    return Maps(pca_map(codes.flat()), pca_map(projected), projected, proj.tags(), err)
+    if len(codes):
+        moved = np.linalg.norm(proj.transform(other) - projected, axis=1)
+        scale = typical_distance(projected)
+        err = float(moved.max())
+        rel_med = float(np.median(moved) / scale) if scale > 0 else float("nan")
+        rel_max = float(moved.max() / scale) if scale > 0 else float("nan")
+    else:
+        err, rel_med, rel_max, scale = 0.0, float("nan"), float("nan"), float("nan")
+    return Maps(pca_map(codes.flat()), pca_map(projected), projected, proj.tags(), err,
+                rel_med, rel_max, scale, isinstance(codes.action, TrivialAction))
 
 
 @dataclass(frozen=True)
@@ -72,6 +134,9 @@ class Interpolation:
     inv_nearest_rows : ndarray (k,) or None, nearest real sample at each step of the
         straight line in projected space (for non-decodable projections).
     raw_on_raw_map, raw_on_inv_map, inv_on_raw_map, inv_on_inv_map : (k, 2) coordinates.
+    raw_constrained, inv_constrained : lists (length k) of the entry's constrained decodes
+        (e.g. the most probable valid molecule), or None when the family has none or the
+        path is not decodable. Shown next to the model's own decodes, never instead of them.
     """
 
     raw_codes: LatentCodes
@@ -83,6 +148,8 @@ class Interpolation:
     raw_on_inv_map: np.ndarray
     inv_on_raw_map: np.ndarray
     inv_on_inv_map: np.ndarray
+    raw_constrained: list | None = None
+    inv_constrained: list | None = None
 
 
 def interpolate(entry, encoded: EncodedDataset, maps: Maps, order: str, projection_key: str,
@@ -114,7 +181,9 @@ def interpolate(entry, encoded: EncodedDataset, maps: Maps, order: str, projecti
         raw_codes=raw, inv_codes=inv, raw_decoded=raw_decoded, inv_decoded=inv_decoded,
         inv_nearest_rows=nearest,
         raw_on_raw_map=maps.raw.transform(raw.flat()), raw_on_inv_map=maps.inv.transform(raw_proj),
-        inv_on_raw_map=maps.raw.transform(inv_flat), inv_on_inv_map=maps.inv.transform(inv_proj))
+        inv_on_raw_map=maps.raw.transform(inv_flat), inv_on_inv_map=maps.inv.transform(inv_proj),
+        raw_constrained=entry.decode_constrained(raw),
+        inv_constrained=entry.decode_constrained(inv) if inv is not None else None)
 
 
 def random_pair(n_rows: int, seed: int) -> tuple[int, int]:
@@ -124,17 +193,78 @@ def random_pair(n_rows: int, seed: int) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def selected_rows(points: list[dict]) -> list[int]:
-    """Global row ids from a Plotly selection (``customdata[0]``), dropping path markers (< 0)."""
-    rows = []
-    for p in points:
-        cd = p.get("customdata")
-        if cd is None:
+def _first_number(value):
+    """The first scalar of a ``customdata`` value in any form a Plotly selection delivers it.
+
+    Streamlit 1.67 in a real browser sends a row of a 2-D typed ``customdata``
+    array as a dict keyed by position (``{"0": 94, "1": 94}``); Python-side
+    figures and older versions give a list or tuple; a 1-D ``customdata``
+    gives a bare number (possibly as a string). Returns None for anything
+    without a number.
+    """
+    while isinstance(value, (list, tuple, dict)):
+        if isinstance(value, dict):
+            if not value:
+                return None
+            keys = sorted(value, key=lambda k: (not str(k).lstrip("-").isdigit(),
+                                                int(k) if str(k).lstrip("-").isdigit() else 0, str(k)))
+            value = value[keys[0]]
+        else:
+            if not value:
+                return None
+            value = value[0]
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if np.isfinite(number) else None
+
+
+def selected_rows(points) -> list[int]:
+    """Global row ids of a Plotly selection event, sorted and without duplicates.
+
+    Parameters
+    ----------
+    points : list of dict, ``event.selection.points`` from ``st.plotly_chart``.
+        Each point's ``customdata`` holds the row id, as a number (lean maps:
+        1-D customdata), a list/tuple, or a dict keyed by position (what the
+        browser sends for 2-D typed arrays); path and orbit markers carry
+        negative ids and are dropped, as are points without customdata.
+
+    Returns
+    -------
+    list of int, the selected rows (>= 0).
+    """
+    rows = set()
+    for p in points or []:
+        if not isinstance(p, dict):
             continue
-        row = int(cd[0] if isinstance(cd, (list, tuple)) else cd)
-        if row >= 0:
-            rows.append(row)
-    return sorted(set(rows))
+        row = _first_number(p.get("customdata"))
+        if row is not None and row >= 0:
+            rows.add(row)
+    return sorted(rows)
+
+
+def selection_csv(table, rows, columns, maps: Maps) -> str:
+    """CSV text of the selected rows: ``row`` (global row id), the given table ``columns``
+    and the coordinates on both maps (``raw_pc1, raw_pc2, inv_pc1, inv_pc2``).
+
+    Parameters
+    ----------
+    table : DataFrame, the data set's table (M rows).
+    rows : sequence of int in ``0..M-1``.
+    columns : table columns to include.
+    maps : Maps whose coordinates are added.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    out = table.iloc[rows][list(columns)].copy()
+    out.insert(0, "row", rows)
+    for name, m in (("raw", maps.raw), ("inv", maps.inv)):
+        out[f"{name}_pc1"] = m.coords[rows, 0]
+        out[f"{name}_pc2"] = m.coords[rows, 1]
+    return out.to_csv(index=False)
 
 
 def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,
@@ -171,11 +301,12 @@ class OrbitView:
     raw_xy, inv_xy : (G, 2), positions on the equivariant and the invariant map.
     projected : (G, k), ``s(z)`` of each transformed input.
     invariance_error : float, max over the orbit of ``||s(z_g) - s(z_e)||`` (first
-        element = identity) divided by the median norm of ``s`` over the data set
-        (so 0.01 means 1 % of a typical code's size).
+        element = identity) divided by the typical distance between the projections
+        of two different inputs (``Maps.typical_distance``; 0.01 means 1 % of it).
     invariance_error_abs : float, the same without the division.
-    raw_spread : float, the same ratio for the raw codes (how far the orbit
-        moves the equivariant code).
+    raw_spread : float, max over the orbit of ``||z_g - z_e||`` divided by the
+        typical distance between the raw codes of two different inputs (how far the
+        orbit moves the equivariant code).
     """
 
     elements: np.ndarray
@@ -198,9 +329,9 @@ def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projectio
     codes = entry.encode_transformed(row, elements)
     proj = projection(projection_key, seed, k).fit(encoded.codes(order))
     projected = proj.transform(codes)
-    scale_s = float(np.median(np.linalg.norm(maps.projected, axis=1))) or 1.0
-    flat_all = encoded.codes(order).flat()
-    scale_z = float(np.median(np.linalg.norm(flat_all, axis=1))) or 1.0
+    scale_s = maps.typical_distance if np.isfinite(maps.typical_distance) and maps.typical_distance > 0 \
+        else typical_distance(maps.projected) or 1.0
+    scale_z = typical_distance(encoded.codes(order).flat()) or 1.0
     err = float(np.linalg.norm(projected - projected[:1], axis=1).max())
     spread = float(np.linalg.norm(codes.flat() - codes.flat()[:1], axis=1).max())
     return OrbitView(np.asarray(elements), codes, maps.raw.transform(codes.flat()),

@@ -1,10 +1,27 @@
-"""Shared fixtures: real QM9 (featurized once, cached on disk) and a tiny model trained by
-the project's own training command on a few hundred molecules."""
+"""Shared fixtures: independent chains per model family, small data by default.
+
+* QM9: ``qm9_sample`` (the seeded :data:`TINY_QM9_SUBSET`-molecule subset; only
+  those molecules are featurized, about a second), ``qm9_full`` (all 130,831
+  molecules, about a minute the first time; only for tests marked ``slow``),
+  ``qm9_graphs`` (``qm9_full`` in tests marked ``slow``, else ``qm9_sample``),
+  ``tiny_weights`` (a tiny graph VAE trained by ``python -m backend train qm9``
+  on the sample) and ``tiny_registry``.
+* Rotated MNIST: ``tiny_rot_weights`` / ``tiny_rot_registry`` (e2cnn model) and
+  ``tiny_aug_weights`` / ``tiny_aug_registry`` (augmentation CNN), each on 300
+  images. Neither needs QM9 or the graph VAE.
+* ``tiny_all_weights``: one folder with all three tiny models (``evaluate all``,
+  the Docker build step).
+
+Outside ``slow`` tests ``$ELX_QM9_SUBSET`` is set to the sample size, so any code
+that loads QM9 without saying how much featurizes only the sample. Tests that
+need all of QM9 are marked ``slow`` (``python -m pytest -m slow``; the default
+run leaves them out, see ``pyproject.toml``).
+"""
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,33 +39,71 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-TINY_ARGS = ["train", "qm9", "--limit", "256", "--epochs", "3", "--batch-size", "32",
-             "--hidden", "16", "--enc-layers", "2", "--dec-layers", "2", "--n-prior", "64",
-             "--name", "graph_vae_qm9"]
+from tests.make_tiny_weights import TINY_ARGS, TINY_QM9_SUBSET, make  # noqa: E402
+
+TINY_ROT_ARGS, TINY_AUG_ARGS = TINY_ARGS["rotmnist"], TINY_ARGS["augcnn"]
+
+# Tests of files this conftest does not own that use ``qm9_graphs`` for checks over all of
+# QM9 (its size, index gaps, every charged molecule, the full cache file): marked slow here.
+FULL_QM9_MODULES = ("tests/test_qm9_data.py",)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = str(getattr(item, "path", item.fspath)).replace(os.sep, "/")
+        if "qm9_graphs" in getattr(item, "fixturenames", ()) and path.endswith(FULL_QM9_MODULES):
+            item.add_marker(pytest.mark.slow)
+
+
+def _is_slow(request) -> bool:
+    return request.node.get_closest_marker("slow") is not None
+
+
+@pytest.fixture(autouse=True)
+def _qm9_sample_unless_slow(request, monkeypatch):
+    """Outside slow tests, loading QM9 without a size featurizes only the sample."""
+    if not _is_slow(request):
+        if "qm9_full" in request.fixturenames:
+            pytest.fail("a test that needs all of QM9 (qm9_full) must be marked slow")
+        monkeypatch.setenv("ELX_QM9_SUBSET", str(TINY_QM9_SUBSET))
+
+
+# --------------------------------------------------------------------------- QM9
 @pytest.fixture(scope="session")
-def qm9_graphs():
-    """All of QM9, featurized (first run about 1.5 min, then read from the cache)."""
+def qm9_sample():
+    """The seeded ``TINY_QM9_SUBSET``-molecule subset of QM9 (``$ELX_QM9_SUBSET`` rows)."""
     from backend.data.qm9 import load_qm9_graphs
 
-    return load_qm9_graphs(progress=False)
+    return load_qm9_graphs(progress=False, subset=TINY_QM9_SUBSET)
 
 
 @pytest.fixture(scope="session")
-def tiny_weights(tmp_path_factory, qm9_graphs):
-    """Weights dir with a tiny graph VAE trained by ``python -m backend train`` (in-process)."""
-    from backend.__main__ import main
+def qm9_full():
+    """All of QM9, featurized (first run about a minute, then read from the cache)."""
+    from backend.data.qm9 import load_qm9_graphs
 
-    out = tmp_path_factory.mktemp("weights")
-    assert main(TINY_ARGS + ["--out", str(out)]) == 0
-    sidecar = json.loads((out / "graph_vae_qm9.json").read_text())
-    return out, sidecar
+    return load_qm9_graphs(progress=False, subset=0)
 
 
 @pytest.fixture()
-def tiny_registry(tiny_weights, tmp_path_factory, monkeypatch):
-    """Registry pointed at the tiny weights and a 600-molecule QM9 subset."""
+def qm9_graphs(request):
+    """Featurized QM9: all of it in tests marked ``slow``, else the sample the tiny graph VAE
+    is trained on (function-scoped: module or session fixtures use ``qm9_sample``/``qm9_full``)."""
+    return request.getfixturevalue("qm9_full" if _is_slow(request) else "qm9_sample")
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    """Weights dir with a tiny graph VAE trained by ``python -m backend train qm9`` (in-process)
+    on the QM9 sample; returns ``(dir, sidecar)``."""
+    out = tmp_path_factory.mktemp("weights_qm9")
+    return out, make("qm9", out)
+
+
+@pytest.fixture()
+def tiny_registry(tiny_weights, monkeypatch):
+    """Registry pointed at the tiny graph VAE and a 600-molecule QM9 subset."""
     from backend import registry
 
     monkeypatch.setenv("ELX_WEIGHTS_DIR", str(tiny_weights[0]))
@@ -64,20 +119,12 @@ def rng():
     return np.random.default_rng(12345)
 
 
-TINY_ROT_ARGS = ["train", "rotmnist", "--limit", "300", "--epochs", "2", "--batch-size", "32",
-                 "--widths", "2", "2", "3", "3", "--latent-fields", "4", "--lr", "0.003",
-                 "--name", "rot_mnist_c8"]
-
-
+# --------------------------------------------------------------------------- rotated MNIST
 @pytest.fixture(scope="session")
-def tiny_rot_weights(tiny_weights):
-    """A tiny rotated-MNIST e2cnn model trained by ``python -m backend train rotmnist``
-    (in-process) into the same folder as the tiny graph VAE, so one weights dir serves both."""
-    from backend.__main__ import main
-
-    out = tiny_weights[0]
-    assert main(TINY_ROT_ARGS + ["--out", str(out)]) == 0
-    return out, json.loads((out / "rot_mnist_c8.json").read_text())
+def tiny_rot_weights(tmp_path_factory):
+    """A tiny rotated-MNIST e2cnn model trained by ``python -m backend train rotmnist`` (in-process)."""
+    out = tmp_path_factory.mktemp("weights_rot")
+    return out, make("rotmnist", out)
 
 
 @pytest.fixture()
@@ -87,27 +134,17 @@ def tiny_rot_registry(tiny_rot_weights, monkeypatch):
 
     monkeypatch.setenv("ELX_WEIGHTS_DIR", str(tiny_rot_weights[0]))
     monkeypatch.setenv("ELX_MNIST_LIMIT", "300")
-    monkeypatch.setenv("ELX_QM9_SUBSET", "600")
     entry = registry.get("rot_mnist_c8")
     entry.reset()
     yield entry
     entry.reset()
 
 
-TINY_AUG_ARGS = ["train", "augcnn", "--limit", "300", "--epochs", "2", "--batch-size", "32",
-                 "--widths", "4", "4", "8", "8", "--latent-dim", "8", "--lr", "0.003", "--augment", "1",
-                 "--name", "rot_mnist_cnn_aug"]
-
-
 @pytest.fixture(scope="session")
-def tiny_aug_weights(tiny_rot_weights):
-    """A tiny plain CNN trained with augmentation by ``python -m backend train augcnn`` (in-process),
-    in the same folder as the other tiny weights."""
-    from backend.__main__ import main
-
-    out = tiny_rot_weights[0]
-    assert main(TINY_AUG_ARGS + ["--out", str(out)]) == 0
-    return out, json.loads((out / "rot_mnist_cnn_aug.json").read_text())
+def tiny_aug_weights(tmp_path_factory):
+    """A tiny plain CNN trained with augmentation by ``python -m backend train augcnn`` (in-process)."""
+    out = tmp_path_factory.mktemp("weights_aug")
+    return out, make("augcnn", out)
 
 
 @pytest.fixture()
@@ -117,8 +154,19 @@ def tiny_aug_registry(tiny_aug_weights, monkeypatch):
 
     monkeypatch.setenv("ELX_WEIGHTS_DIR", str(tiny_aug_weights[0]))
     monkeypatch.setenv("ELX_MNIST_LIMIT", "300")
-    monkeypatch.setenv("ELX_QM9_SUBSET", "600")
     entry = registry.get("rot_mnist_cnn_aug")
     entry.reset()
     yield entry
     entry.reset()
+
+
+# --------------------------------------------------------------------------- all families
+@pytest.fixture(scope="session")
+def tiny_all_weights(tmp_path_factory, tiny_weights, tiny_rot_weights, tiny_aug_weights):
+    """One weights dir with the three tiny models (copies), for commands over every model."""
+    out = tmp_path_factory.mktemp("weights_all")
+    for folder, _ in (tiny_weights, tiny_rot_weights, tiny_aug_weights):
+        for f in folder.iterdir():
+            if f.suffix in (".pt", ".json"):
+                shutil.copy2(f, out / f.name)
+    return out

@@ -1,4 +1,5 @@
-"""Deployment pieces that can run without a Docker daemon: lint the Dockerfile, run what it runs."""
+"""Deployment pieces that can run without a Docker daemon: lint the Dockerfile, run what it runs
+(the Docker steps, as subprocesses, are slow tests)."""
 
 import os
 import re
@@ -28,10 +29,12 @@ def test_requirements_pin_everything_and_torch():
     assert "torch==2.13.0" in (ROOT / "Dockerfile").read_text()
 
 
-def test_dockerfile_build_step_encode_runs(tiny_rot_registry, tiny_aug_weights):
+@pytest.mark.slow
+def test_dockerfile_build_step_encode_runs(tiny_all_weights):
     """The image runs ``python -m backend encode qm9``, ``... rotmnist`` and ``... augcnn`` at build
     time (here on the tiny models and small data)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ELX_WEIGHTS_DIR": str(tiny_all_weights),
+           "ELX_QM9_SUBSET": "600", "ELX_MNIST_LIMIT": "300"}
     docker = (ROOT / "Dockerfile").read_text()
     for dataset, expect in (("qm9", "encoded 600 molecules"), ("rotmnist", "encoded 300 images"),
                             ("augcnn", "encoded 300 images")):
@@ -48,6 +51,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dockerfile_cmd_serves_health(tiny_registry):
     """The image's CMD (streamlit run app.py, headless) starts and answers its health check."""
     port = _free_port()

@@ -1,4 +1,5 @@
-"""``python -m backend evaluate --quick`` end to end on the tiny models, the claims table and the README."""
+"""``python -m backend evaluate --quick`` end to end on the tiny models (slow: the whole command
+over every model), the claims table and the README."""
 
 import json
 
@@ -10,14 +11,14 @@ from backend.evaluate import load_results
 
 
 @pytest.fixture(scope="module")
-def quick_results(tiny_aug_weights, tmp_path_factory):
+def quick_results(tiny_all_weights, tmp_path_factory):
     """Quick evaluation of all three tiny models, through the command line (in-process)."""
     from backend import registry
     from backend.__main__ import main
 
     out = tmp_path_factory.mktemp("results")
     mp = pytest.MonkeyPatch()
-    mp.setenv("ELX_WEIGHTS_DIR", str(tiny_aug_weights[0]))
+    mp.setenv("ELX_WEIGHTS_DIR", str(tiny_all_weights))
     mp.setenv("ELX_QM9_SUBSET", "600")
     mp.setenv("ELX_MNIST_LIMIT", "300")
     for mid in registry.available():
@@ -31,6 +32,7 @@ def quick_results(tiny_aug_weights, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_evaluate_writes_every_results_file(quick_results):
     expected = {"graph_vae_qm9": {"probes", "probes_summary", "distortion", "interpolation",
                                   "interpolation_summary"},
@@ -59,6 +61,7 @@ def test_evaluate_writes_every_results_file(quick_results):
     assert inv["raw code"] > 0  # a plain CNN is not invariant to input rotations
 
 
+@pytest.mark.slow
 def test_claims_and_readme_section(quick_results, tmp_path):
     table = report.claims(quick_results)
     assert len(table) >= 7

@@ -1,6 +1,8 @@
 """The equivariant graph VAE: equivariance, decoder commutation, ELBO parts, training, checkpoints."""
 
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -114,3 +116,77 @@ def test_checkpoint_round_trips_exactly(tiny_weights, qm9_graphs):
     m = graph_vae_metrics(model, qm9_graphs, rows, n_prior=64, seed=sidecar["seed"])
     for key in ("node_existence_acc", "atom_type_acc", "bond_acc", "exact_reconstruction", "validity_prior"):
         assert m[key] == pytest.approx(sidecar["metrics_test"][key], abs=1e-9), key
+
+
+RESUME_ARGS = ["train", "qm9", "--limit", "128", "--batch-size", "32", "--hidden", "8", "--enc-layers", "1",
+               "--dec-layers", "1", "--n-prior", "8", "--lr-schedule", "constant", "--log-every", "1",
+               "--checkpoint-minutes", "1000", "--eval-size", "32", "--name", "resume_me"]
+
+
+def test_training_resumes_and_continues_the_loss_curve(tmp_path, qm9_graphs):
+    """Stop after one epoch, resume for a second: same history, step counter, optimizer and weights
+    as one uninterrupted two-epoch run (4 steps per epoch)."""
+    from backend.__main__ import main
+    from backend.training import load_checkpoint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(RESUME_ARGS + ["--epochs", "1", "--out", str(a), "--checkpoint-dir", str(a)]) == 0
+    first = load_checkpoint(a / "resume_me.ckpt")
+    assert first["step"] == 4 and [h["step"] for h in first["history"]] == [0, 1, 2, 3]
+    assert torch.load(a / "resume_me.ckpt", weights_only=True)["step"] == 4  # plain weights-only file
+    assert main(["train", "qm9", "--resume", str(a / "resume_me.ckpt"), "--epochs", "2", "--name", "resume_me",
+                 "--out", str(a), "--checkpoint-dir", str(a)]) == 0
+    resumed = load_checkpoint(a / "resume_me.ckpt")
+    assert main(RESUME_ARGS + ["--epochs", "2", "--out", str(b), "--checkpoint-dir", str(b)]) == 0
+    straight = load_checkpoint(b / "resume_me.ckpt")
+
+    assert resumed["step"] == straight["step"] == 8
+    assert resumed["history"][:4] == first["history"]  # the curve before the resume is kept ...
+    assert [h["step"] for h in resumed["history"]] == list(range(8))  # ... and extended
+    for h_r, h_s in zip(resumed["history"], straight["history"]):
+        assert h_r["loss"] == pytest.approx(h_s["loss"], abs=1e-3), (h_r, h_s)
+    opt_r, opt_s = resumed["optimizer"]["state"], straight["optimizer"]["state"]
+    assert float(opt_r[0]["step"]) == float(opt_s[0]["step"]) == 8.0  # Adam moments continued, not reset
+    for k in opt_s:
+        assert torch.allclose(opt_r[k]["exp_avg_sq"], opt_s[k]["exp_avg_sq"], atol=1e-6)
+    for k, v in straight["model"].items():
+        assert torch.allclose(resumed["model"][k], v, atol=1e-5), k
+    sidecar = json.loads((a / "resume_me.json").read_text())
+    assert sidecar["steps"] == 8 and len(sidecar["runs"]) == 2 and sidecar["resumed_from"]
+    assert {"metrics_valid", "metrics_test", "throughput_mol_per_s"} <= set(sidecar)
+    assert torch.load(a / "resume_me.pt", weights_only=True).keys() == straight["model"].keys()
+
+
+@pytest.mark.parametrize("symmetric, z_fourier, pair_fourier, decoder",
+                         [(True, 0, 0, "maron"), (True, 4, 3, "maron"), (False, 4, 3, "maron"),
+                          (False, 4, 0, "sorted_mlp")])
+def test_v2_options_keep_pairs_symmetric_and_equivariant(symmetric, z_fourier, pair_fourier, decoder):
+    torch.manual_seed(0)
+    m = GraphVAE(GraphVAEConfig(hidden=12, enc_layers=2, dec_layers=2, symmetric=symmetric, z_fourier=z_fourier,
+                                pair_fourier=pair_fourier, decoder=decoder, mlp_hidden=32)).eval()
+    types = torch.tensor([[1, 1, 2, 1, 0, 0, 0, 0, 0]] * 2)
+    bonds = torch.zeros(2, 9, 9, dtype=torch.long)
+    for i, j in ((0, 1), (1, 2), (2, 3)):
+        bonds[:, i, j] = bonds[:, j, i] = 1
+    tb = torch.zeros(2, 9, dtype=torch.long)
+    perm = torch.randperm(9)
+    with torch.no_grad():
+        mu, _ = m.encode(types, bonds, tb)
+        mu_p, _ = m.encode(types[:, perm], bonds[:, perm][:, :, perm], tb[:, perm])
+        z = torch.randn(2, 9, 1)  # no ties (the empty slots of `mu` tie, and sorted_mlp is exact only without)
+        out = m.decode_logits(z)
+        out_p = m.decode_logits(z[:, perm])
+    assert (mu_p - mu[:, perm]).abs().max() < 1e-5
+    assert (out_p["edge"] - out["edge"][:, perm][:, :, perm]).abs().max() < 1e-5
+    assert torch.allclose(out["edge"], out["edge"].transpose(1, 2), atol=1e-6)
+
+
+def test_old_config_loads_old_state_dict():
+    """New options default to the shipped behaviour: the shipped weights load with their sidecar config."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "models" / "weights"
+    card = json.loads((root / "graph_vae_qm9.json").read_text())
+    assert "symmetric" not in card["model_config"]
+    model = GraphVAE(GraphVAEConfig(**card["model_config"]))
+    model.load_state_dict(torch.load(root / "graph_vae_qm9.pt", weights_only=True), strict=True)

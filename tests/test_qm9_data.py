@@ -137,3 +137,132 @@ def test_qm9pack_is_found_without_import():
     assert subprocess.run([sys.executable, "-c", code], cwd=root).returncode == 0
     mol = Chem.MolFromSmiles("CO")
     assert qm9.mol_to_graph(mol).types[:2].tolist() == [1, 3]
+
+
+# --------------------------------------------------------------------------- typed molecules
+# A user types SMILES on the Interpolation and Orbits pages. Each refusal is a MoleculeError
+# subclass (the pages catch ``entry.text_errors``) whose message names the input and says what
+# to do; stereo and explicit hydrogens are normalised away before the checks and the look-up.
+
+def _tiny_graphs(smiles: list[str], qm9_index: list[int] | None = None) -> qm9.QM9Graphs:
+    """A QM9Graphs of a few molecules, with ``canonical_smiles`` stored the way the
+    featurization stores it (``Chem.MolToSmiles`` of the parsed SMILES, stereo kept)."""
+    import pandas as pd
+
+    graphs = [qm9.mol_to_graph(qm9.parse_smiles(s)) for s in smiles]
+    table = pd.DataFrame({"qm9_index": qm9_index or list(range(1, len(smiles) + 1)),
+                          "smiles": smiles,
+                          "canonical_smiles": [Chem.MolToSmiles(qm9.parse_smiles(s)) for s in smiles]})
+    return qm9.QM9Graphs(table, np.stack([g.types for g in graphs]), np.stack([g.bonds for g in graphs]),
+                         np.stack([g.tiebreak for g in graphs]))
+
+
+def _typed_entry(graphs: qm9.QM9Graphs):
+    """The QM9 registry entry with a tiny data set and no model (encoding returns a marker)."""
+    from backend import registry
+
+    class Entry(registry.QM9GraphVAEEntry):
+        def dataset(self):
+            return graphs
+
+        def encode_smiles(self, smiles, perm=None):
+            return "encoded now"
+
+    return Entry()
+
+
+class _Encoded:
+    def codes(self, order):
+        return [f"{order} code of row {r}" for r in range(100)]
+
+
+@pytest.mark.parametrize("text, unpaired", [("C[CH2]", 1), ("[CH3]", 1), ("[O][O]", 2)])
+def test_typed_radical_is_refused_not_read_as_closed_shell(text, unpaired):
+    with pytest.raises(qm9.RadicalError) as info:
+        qm9.molecule_from_text(text)
+    msg = str(info.value)
+    assert text in msg and f"{unpaired} unpaired electron" in msg and "closed-shell" in msg
+    with pytest.raises(qm9.RadicalError):  # the featurization refuses too: C[CH2] is not ethane
+        qm9.smiles_to_graph(text)
+    entry = _typed_entry(_tiny_graphs(["CC", "C", "OO"]))
+    with pytest.raises(qm9.RadicalError) as info:
+        entry.endpoint_from_text(text, _Encoded(), "stored")
+    assert isinstance(info.value, entry.text_errors)
+
+
+def test_radical_message_suggests_the_closed_shell_molecule():
+    with pytest.raises(qm9.RadicalError, match=r"closed-shell molecule is CC\)"):
+        qm9.molecule_from_text("C[CH2]")
+
+
+@pytest.mark.parametrize("text, label, natural", [("[2H]C", "[2H]", "C"), ("[13CH4]", "[13C]", "C"),
+                                                  ("F/C=C/[2H]", "[2H]", "C=CF")])
+def test_isotopes_have_their_own_message(text, label, natural):
+    with pytest.raises(qm9.IsotopeError) as info:
+        qm9.molecule_from_text(text)
+    msg = str(info.value)
+    assert text in msg and f"isotope labels ({label}) are not supported" in msg
+    assert f"(here: {natural})" in msg and "atom H is not supported" not in msg
+    with pytest.raises(qm9.IsotopeError):
+        qm9.smiles_to_graph(text)
+    with pytest.raises(qm9.IsotopeError):
+        _typed_entry(_tiny_graphs(["C"])).endpoint_from_text(text, _Encoded(), "stored")
+
+
+@pytest.mark.parametrize("text, n", [("CC.O", 2), ("C.C.C", 3), ("CC.Cl", 2)])
+def test_fragments_are_refused_as_endpoints(text, n):
+    """The validity rule asks for one connected component, so a typed endpoint must have one."""
+    with pytest.raises(qm9.DisconnectedError) as info:
+        qm9.molecule_from_text(text)
+    assert text in str(info.value) and f"{n} fragments" in str(info.value)
+    assert "one connected molecule" in str(info.value)
+    entry = _typed_entry(_tiny_graphs(["CC", "O"]))
+    with pytest.raises(qm9.DisconnectedError):
+        entry.endpoint_from_text(text, _Encoded(), "stored")
+
+
+@pytest.mark.parametrize("error", [qm9.RadicalError, qm9.IsotopeError, qm9.DisconnectedError])
+def test_new_refusals_are_molecule_errors(error):
+    assert issubclass(error, qm9.MoleculeError) and issubclass(error, ValueError)
+
+
+@pytest.mark.parametrize("typed, plain", [("[H]/N=C(/C)C#N", "CC(=N)C#N"), ("C/N=C/OC", "COC=NC"),
+                                          ("C\\N=C/OC", "COC=NC"), ("C[C@H](O)N", "CC(N)O"),
+                                          ("[H]OC([H])([H])[H]", "CO")])
+def test_stereo_and_explicit_hydrogens_are_normalised(typed, plain):
+    mol = qm9.molecule_from_text(typed)  # accepted, not "atom H is not supported"
+    assert Chem.MolToSmiles(mol) == qm9.canonical_smiles(plain) == qm9.canonical_smiles(typed)
+    g, h = qm9.smiles_to_graph(typed), qm9.smiles_to_graph(plain)
+    assert qm9.graph_to_molecule(g.types, g.bonds).smiles == qm9.canonical_smiles(plain)
+    assert sorted(g.types.tolist()) == sorted(h.types.tolist())
+
+
+def test_lookup_compares_normalised_smiles_on_both_sides():
+    """Stored SMILES with stereo (as the featurization keeps it) are found without it, and back."""
+    graphs = _tiny_graphs(["CCO", "C/N=C/OC", "C[C@H](O)N", "[H]/N=C/NC=O"])
+    assert graphs.table["canonical_smiles"].tolist()[1] == "C/N=C/OC"  # stored with stereo
+    assert graphs.rows_of_smiles("COC=NC").tolist() == [1]
+    assert graphs.rows_of_smiles("C\\N=C/OC").tolist() == [1]
+    assert graphs.rows_of_smiles("CC(N)O").tolist() == [2]
+    assert graphs.rows_of_smiles("C[C@@H](N)O").tolist() == [2]
+    assert graphs.rows_of_smiles("N=CNC=O").tolist() == [3]
+    assert graphs.rows_of_smiles("OCC").tolist() == [0]
+    assert graphs.rows_of_smiles("C[CH2]").tolist() == []  # a radical is not ethane
+
+
+def test_typed_stereo_finds_real_qm9_molecules():
+    """QM9 #120 is ``COC=NC``; typed with stereo or explicit H it is still found in the data set."""
+    t = qm9.load_qm9_table()
+    assert t.loc[t["qm9_index"] == 120, "smiles"].tolist() == ["COC=NC"]
+    assert not t["smiles"].str.contains(r"[@/\\]").any()  # QM9's SMILES carry no stereo
+    rows = np.flatnonzero(t["qm9_index"].isin([1, 120]) | (t["smiles"] == "N=CNC=O"))
+    sub = t.iloc[rows].reset_index(drop=True)
+    graphs = _tiny_graphs(sub["smiles"].tolist(), sub["qm9_index"].tolist())
+    entry = _typed_entry(graphs)
+    code, caption, row = entry.endpoint_from_text("C/N=C/OC", _Encoded(), "stored")
+    assert row == int(np.flatnonzero(sub["qm9_index"] == 120)[0])
+    assert caption == "QM9 #120: COC=NC" and code == f"stored code of row {row}"
+    _, caption, row = entry.endpoint_from_text("[H]/N=C/NC=O", _Encoded(), "random")
+    assert row is not None and caption.endswith(": N=CNC=O")
+    _, caption, row = entry.endpoint_from_text("[H]/N=C(/C)C#N", _Encoded(), "stored")
+    assert row is None and "not in the data set" in caption  # accepted, encoded now

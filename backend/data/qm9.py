@@ -47,6 +47,7 @@ chemistry from RDKit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -123,6 +124,18 @@ class UnsupportedElementError(MoleculeError):
 
 class TooManyAtomsError(MoleculeError):
     """The molecule has more heavy atoms than the model's node budget."""
+
+
+class IsotopeError(MoleculeError):
+    """The molecule has isotope labels (``[2H]``, ``[13C]``); QM9 and the graphs have none."""
+
+
+class RadicalError(MoleculeError):
+    """The molecule has unpaired electrons; QM9 holds closed-shell molecules only."""
+
+
+class DisconnectedError(MoleculeError):
+    """The text holds more than one molecule (fragments joined by ``.``)."""
 
 
 class MoleculeNotFoundError(KeyError):
@@ -237,18 +250,173 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
-def mol_to_graph(mol: Chem.Mol, max_nodes: int = MAX_NODES) -> MolGraph:
-    """Dense graph of an RDKit molecule in its own atom order (hydrogens dropped).
+def normalize_mol(mol: Chem.Mol) -> Chem.Mol:
+    """The molecule as the featurization sees it: no stereo, no explicit hydrogens.
+
+    Stereo (chiral tags, ``/`` ``\\`` double-bond directions) is removed first,
+    so hydrogens written only to carry stereo (``[H]/N=C(/C)C#N``) become
+    removable; then every explicit hydrogen is folded into its heavy atom's
+    hydrogen count, except isotope-labelled ones (``[2H]``, kept so that
+    :func:`check_closed_shell_natural` can refuse them) and hydrogens without
+    a heavy neighbour (``[H][H]``). QM9's SMILES carry neither stereo nor
+    explicit hydrogens, so a QM9 molecule is unchanged.
+
+    Parameters
+    ----------
+    mol : rdkit.Chem.Mol
+        A sanitized molecule (e.g. from :func:`parse_smiles`); not modified.
+
+    Returns
+    -------
+    rdkit.Chem.Mol
+        A new molecule.
+
+    Notes
+    -----
+    Source: RDKit, ``Chem.RemoveStereochemistry`` and ``Chem.RemoveHs`` (whose
+    defaults keep isotopic hydrogens).
+    """
+    mol = Chem.Mol(mol)
+    Chem.RemoveStereochemistry(mol)
+    RDLogger.DisableLog("rdApp.*")  # "not removing hydrogen atom without neighbors"
+    try:
+        return Chem.RemoveHs(mol)
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def _isotope_labels(mol: Chem.Mol) -> list[str]:
+    """Distinct ``[2H]``-style labels of the isotope-labelled atoms, in atom order."""
+    labels = [f"[{a.GetIsotope()}{a.GetSymbol()}]" for a in mol.GetAtoms() if a.GetIsotope()]
+    return list(dict.fromkeys(labels))
+
+
+def _closed_shell_smiles(mol: Chem.Mol) -> str:
+    """SMILES of ``mol`` with each unpaired electron replaced by a hydrogen ("" if RDKit fails)."""
+    rw = Chem.RWMol(mol)
+    for atom in rw.GetAtoms():
+        if atom.GetNumRadicalElectrons():
+            atom.SetNumRadicalElectrons(0)
+            atom.SetNoImplicit(False)
+    try:
+        Chem.SanitizeMol(rw)
+        return Chem.MolToSmiles(rw)
+    except Exception:  # RDKit raises several exception types here
+        return ""
+
+
+def check_closed_shell_natural(mol: Chem.Mol, name: str = "the molecule") -> None:
+    """Refuse isotope labels and unpaired electrons, which the graphs cannot hold.
+
+    A graph stores element, formal charge and bond orders; hydrogens are
+    recomputed by RDKit when decoding. An isotope label or a radical would be
+    silently dropped (``C[CH2]`` would become ethane), so both are refused.
+
+    Parameters
+    ----------
+    mol : rdkit.Chem.Mol
+        A molecule, best already :func:`normalize_mol`-ed.
+    name : str
+        How messages refer to the molecule (e.g. the typed SMILES, quoted).
 
     Raises
     ------
+    IsotopeError
+        If any atom carries a mass number (``[2H]``, ``[13C]``).
+    RadicalError
+        If any atom has unpaired electrons (RDKit's radical count, from SMILES
+        brackets with too few hydrogens such as ``[CH2]``).
+
+    Notes
+    -----
+    Source: RDKit, ``Atom.GetIsotope`` and ``Atom.GetNumRadicalElectrons``.
+    """
+    if not any(a.GetIsotope() or a.GetNumRadicalElectrons() for a in mol.GetAtoms()):
+        return  # the common case, in one pass over the atoms
+    labels = _isotope_labels(mol)
+    if labels:
+        natural = Chem.Mol(mol)
+        for atom in natural.GetAtoms():
+            atom.SetIsotope(0)
+        natural = Chem.MolToSmiles(normalize_mol(natural))
+        raise IsotopeError(
+            f"{name}: isotope labels ({', '.join(labels)}) are not supported; QM9 and the model know "
+            f"natural elements only, so write the atoms without mass numbers (here: {natural})")
+    unpaired = sum(a.GetNumRadicalElectrons() for a in mol.GetAtoms())
+    if unpaired:
+        where = ", ".join(dict.fromkeys(
+            a.GetSymbol() for a in mol.GetAtoms() if a.GetNumRadicalElectrons()))
+        fixed = _closed_shell_smiles(mol)
+        hint = f" (the closed-shell molecule is {fixed})" if fixed else ""
+        raise RadicalError(
+            f"{name} has {unpaired} unpaired electron(s) (on {where}); QM9 holds closed-shell "
+            f"molecules only, so give every atom its full count of hydrogens{hint}")
+
+
+def molecule_from_text(text: str) -> Chem.Mol:
+    """A molecule typed by a user: parsed, normalised and checked.
+
+    The text is parsed (:func:`parse_smiles`), normalised (:func:`normalize_mol`:
+    stereo and explicit hydrogens removed), and checked for what the
+    featurization cannot represent (:func:`check_closed_shell_natural`) and for
+    the project's validity rule (one connected component,
+    :data:`VALIDITY_DEFINITION`). Elements and the node budget are checked
+    later by :func:`mol_to_graph`.
+
+    Parameters
+    ----------
+    text : str
+        A SMILES string.
+
+    Returns
+    -------
+    rdkit.Chem.Mol
+        The normalised molecule, one connected component.
+
+    Raises
+    ------
+    InvalidSmilesError
+        If RDKit cannot parse or sanitize the text.
+    IsotopeError
+        For isotope labels such as ``[2H]``.
+    RadicalError
+        For unpaired electrons such as in ``C[CH2]``.
+    DisconnectedError
+        For more than one fragment, such as ``CC.O``.
+
+    Notes
+    -----
+    Source: RDKit (parsing, ``Chem.GetMolFrags``).
+    """
+    mol = normalize_mol(parse_smiles(text))
+    name = repr(str(text).strip())
+    check_closed_shell_natural(mol, name)
+    frags = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    if len(frags) > 1:
+        parts = " + ".join(Chem.MolToSmiles(f) for f in frags)
+        raise DisconnectedError(
+            f"{name} has {len(frags)} fragments ({parts}); give one connected molecule")
+    return mol
+
+
+def mol_to_graph(mol: Chem.Mol, max_nodes: int = MAX_NODES) -> MolGraph:
+    """Dense graph of an RDKit molecule in its own atom order (hydrogens dropped).
+
+    The molecule is first normalised (:func:`normalize_mol`: stereo and
+    explicit hydrogens removed). Fragments are allowed (such a graph decodes
+    as invalid); :func:`molecule_from_text` refuses them for typed input.
+
+    Raises
+    ------
+    IsotopeError, RadicalError
+        For isotope labels or unpaired electrons (see :func:`check_closed_shell_natural`).
     UnsupportedElementError
         For an element other than C/N/O/F or a charge state not in ATOM_TYPES.
     TooManyAtomsError
         For more than ``max_nodes`` heavy atoms.
     """
-    mol = Chem.RemoveHs(mol)
-    mol = Chem.Mol(mol)
+    mol = normalize_mol(mol)
+    check_closed_shell_natural(mol)
     Chem.Kekulize(mol, clearAromaticFlags=True)
     n = mol.GetNumAtoms()
     for atom in mol.GetAtoms():
@@ -281,7 +449,11 @@ def mol_to_graph(mol: Chem.Mol, max_nodes: int = MAX_NODES) -> MolGraph:
 
 
 def smiles_to_graph(smiles: str, max_nodes: int = MAX_NODES) -> MolGraph:
-    """Dense graph from SMILES (see :func:`mol_to_graph`); raises MoleculeError subclasses."""
+    """Dense graph from SMILES (see :func:`mol_to_graph`); raises MoleculeError subclasses.
+
+    Fragments are allowed here (for building invalid graphs); typed input goes
+    through :func:`molecule_from_text` first, which refuses them.
+    """
     return mol_to_graph(parse_smiles(smiles), max_nodes)
 
 
@@ -343,8 +515,22 @@ def graph_to_molecule(types: np.ndarray, bonds: np.ndarray) -> DecodedMolecule:
 
 
 def canonical_smiles(smiles: str) -> str:
-    """RDKit canonical SMILES of a SMILES string (raises InvalidSmilesError)."""
-    return Chem.MolToSmiles(parse_smiles(smiles))
+    """RDKit canonical SMILES of the normalised molecule, the key for look-ups.
+
+    Normalised by :func:`normalize_mol` (no stereo, no explicit hydrogens but
+    isotopic ones), so ``C/N=C/OC``, ``C\\N=C/OC`` and ``COC=NC`` share one key,
+    as they share one graph.
+
+    Raises
+    ------
+    InvalidSmilesError
+        If RDKit cannot parse or sanitize the string.
+
+    Notes
+    -----
+    Source: RDKit, ``Chem.MolToSmiles``.
+    """
+    return Chem.MolToSmiles(normalize_mol(parse_smiles(smiles)))
 
 
 # --------------------------------------------------------------------------- dataset
@@ -384,10 +570,42 @@ class QM9Graphs:
         """The stored-order graph of row ``row``."""
         return MolGraph(self.types[row], self.bonds[row], self.tiebreak[row])
 
+    @functools.cached_property
+    def lookup_keys(self) -> np.ndarray:
+        """Normalised canonical SMILES of every row, shape (M,), for :meth:`rows_of_smiles`.
+
+        The table's ``canonical_smiles`` with stereo-bearing entries (``@``,
+        ``/``, ``\\``) re-canonicalised by :func:`canonical_smiles`; QM9 has
+        none, so this is the stored column. Computed once per instance.
+        """
+        keys = self.table["canonical_smiles"].to_numpy().astype(object)
+        marked = np.flatnonzero(pd.Series(keys, dtype=object).str.contains(r"[@/\\]", regex=True))
+        for row in marked:
+            try:
+                keys[row] = canonical_smiles(keys[row])
+            except MoleculeError:
+                pass
+        return keys
+
     def rows_of_smiles(self, smiles: str) -> np.ndarray:
-        """Rows whose canonical SMILES equals that of ``smiles`` (raises InvalidSmilesError)."""
+        """Rows of the molecule ``smiles``, compared by normalised canonical SMILES.
+
+        Stereo and explicit hydrogens are ignored on both sides (the graphs
+        have neither), so ``C/N=C/OC`` finds QM9 #120, stored as ``COC=NC``.
+        Radicals, isotopes and fragments simply match nothing; typed input
+        is checked by :func:`molecule_from_text` before the look-up.
+
+        Returns
+        -------
+        ndarray of int, row positions (empty if the molecule is not in the table).
+
+        Raises
+        ------
+        InvalidSmilesError
+            If RDKit cannot parse or sanitize ``smiles``.
+        """
         canon = canonical_smiles(smiles)
-        return np.flatnonzero(self.table["canonical_smiles"].to_numpy() == canon)
+        return np.flatnonzero(self.lookup_keys == canon)
 
     def subset(self, rows: np.ndarray) -> "QM9Graphs":
         """A new QM9Graphs with only ``rows`` (table index reset)."""
@@ -447,15 +665,44 @@ def featurize_table(table: pd.DataFrame, progress: bool = False):
 
 
 _CACHE_VERSION = "qm9-graphs-v2"
+SUBSET_SEED = 0  # seed of the rows ``$ELX_QM9_SUBSET`` picks
 
 
-def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None) -> QM9Graphs:
-    """All of QM9 featurized, with a seeded 80/10/10 split; cached on disk.
+def subset_size_from_env() -> int:
+    """``$ELX_QM9_SUBSET`` as an int; 0 (all of QM9) when unset or empty."""
+    return int(os.environ.get("ELX_QM9_SUBSET") or 0)
 
-    The first call parses 130,831 SMILES (about 40 s on one core) and writes
-    ``<cache_dir>/qm9_graphs_<key>.npz``; later calls read that file. The key
-    hashes the source files' sizes and the featurization version, so a changed
-    data set or featurizer rebuilds it.
+
+def subset_rows(n_total: int, size: int, seed: int = SUBSET_SEED) -> np.ndarray:
+    """Sorted rows of the seeded random subset of ``size`` out of ``n_total`` molecules.
+
+    The rows ``$ELX_QM9_SUBSET=size`` selects from the full table (row positions
+    of :func:`load_qm9_table`, not QM9 indices), shape (size,).
+    """
+    return np.sort(np.random.default_rng(seed).choice(n_total, size, replace=False))
+
+
+def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None,
+                    subset: int | None = None) -> QM9Graphs:
+    """QM9 featurized, with a seeded 80/10/10 split; cached on disk.
+
+    Parameters
+    ----------
+    split_seed : seed of :func:`split_labels`, drawn over all of QM9 (a subset
+        keeps each molecule's split label).
+    progress : tqdm bar while featurizing.
+    data_dir : folder with the CSV files (default: qm9pack's).
+    subset : keep only a seeded random subset of this many molecules
+        (:func:`subset_rows`); ``None`` reads ``$ELX_QM9_SUBSET``; 0 or at least
+        the table's length means all of QM9. Only the chosen molecules are
+        featurized, and they are cached in a file of their own; the result
+        equals featurizing everything and taking :meth:`QM9Graphs.subset`.
+
+    The first call for all of QM9 parses 130,831 SMILES (about 40 s on one
+    core) and writes ``<cache_dir>/qm9_graphs_<key>.npz``; a subset of ``N``
+    writes ``qm9_graphs_<key>_subset<N>.npz``; later calls read that file. The
+    key hashes the source files' sizes and the featurization version, so a
+    changed data set or featurizer rebuilds it.
 
     Table columns added: ``n_atoms`` (heavy atoms), ``n_rings``,
     ``canonical_smiles`` (RDKit canonical, for search), ``split``,
@@ -463,27 +710,48 @@ def load_qm9_graphs(split_seed: int = 0, progress: bool = True, data_dir=None) -
     """
     folder = Path(data_dir) if data_dir is not None else qm9pack_data_dir()
     table = load_qm9_table(folder)
+    n_total = len(table)
+    size = subset_size_from_env() if subset is None else int(subset)
+    rows = subset_rows(n_total, size) if 0 < size < n_total else None
+    split = split_labels(n_total, split_seed)
+    if rows is not None:
+        table, split = table.iloc[rows].reset_index(drop=True), split[rows]
     sizes = ",".join(f"{f.name}:{f.stat().st_size}" for f in sorted(folder.glob("qm9_part*.csv")))
-    key = hashlib.sha1(f"{_CACHE_VERSION}|{sizes}|{len(table)}".encode()).hexdigest()[:12]
-    path = cache_dir() / f"qm9_graphs_{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            types, bonds, tiebreak, n_rings = z["types"], z["bonds"], z["tiebreak"], z["n_rings"]
-            canonical = z["canonical"]
-            fail_rows, fail_msgs = z["fail_rows"], z["fail_msgs"]
-    else:
-        types, bonds, tiebreak, n_rings, canonical, failures = featurize_table(table, progress=progress)
-        fail_rows = np.array(sorted(failures), dtype=np.int64)
-        fail_msgs = np.array([failures[r] for r in fail_rows], dtype=str)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, types=types, bonds=bonds, tiebreak=tiebreak, n_rings=n_rings,
-                            canonical=canonical, fail_rows=fail_rows, fail_msgs=fail_msgs)
-        tmp.replace(path)
+    key = hashlib.sha1(f"{_CACHE_VERSION}|{sizes}|{n_total}".encode()).hexdigest()[:12]
+    suffix = "" if rows is None else f"_subset{len(rows)}"
+    path = cache_dir() / f"qm9_graphs_{key}{suffix}.npz"
+    # A corrupt cache file is moved aside and featurized again; concurrent first callers
+    # featurize once (a file lock) and the write is atomic (backend.cache).
+    from backend.cache import CorruptCacheError, load_or_compute_npz
+
+    def _featurize() -> dict[str, np.ndarray]:
+        t, b, tb, rings, canon, failures = featurize_table(table, progress=progress)
+        rows_failed = np.array(sorted(failures), dtype=np.int64)
+        return dict(types=t, bonds=b, tiebreak=tb, n_rings=rings, canonical=canon, fail_rows=rows_failed,
+                    fail_msgs=np.array([failures[r] for r in rows_failed], dtype=str))
+
+    def _fits(z: dict[str, np.ndarray]) -> None:
+        for name in ("types", "bonds", "tiebreak", "n_rings", "canonical"):
+            if z[name].ndim < 1 or len(z[name]) != len(table):
+                raise CorruptCacheError(f"{name} has {len(z[name]) if z[name].ndim else 0} rows, "
+                                        f"the table {len(table)}")
+        if z["types"].ndim != 2 or z["bonds"].shape != z["types"].shape + z["types"].shape[1:]:
+            raise CorruptCacheError(f"types {z['types'].shape} and bonds {z['bonds'].shape} are not "
+                                    "(M, n) and (M, n, n)")
+        if len(z["fail_rows"]) != len(z["fail_msgs"]) or (len(z["fail_rows"]) and not
+                                                          0 <= z["fail_rows"].min() <= z["fail_rows"].max() < len(table)):
+            raise CorruptCacheError("fail_rows and fail_msgs do not fit the table")
+
+    z = load_or_compute_npz(path, ("types", "bonds", "tiebreak", "n_rings", "canonical", "fail_rows",
+                                   "fail_msgs"), _featurize, _fits, compressed=True)
+    types, bonds, tiebreak, n_rings, canonical = (z[k] for k in ("types", "bonds", "tiebreak", "n_rings",
+                                                                  "canonical"))
+    fail_rows, fail_msgs = z["fail_rows"], z["fail_msgs"]
     table = table.copy()
     table["n_atoms"] = (types > 0).sum(1).astype(np.int16)
     table["n_rings"] = n_rings
     table["canonical_smiles"] = canonical
-    table["split"] = split_labels(len(table), split_seed)
+    table["split"] = split
     table["representable"] = True
     table["failure"] = ""
     if len(fail_rows):

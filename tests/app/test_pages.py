@@ -1,4 +1,10 @@
-"""Streamlit AppTest: every page runs on a 600-molecule subset with a tiny trained model."""
+"""Streamlit AppTest: every page runs with each tiny trained model (QM9 on a 600-molecule subset,
+rotated MNIST on 300 images).
+
+One AppTest per model walks all pages (and, for rotated MNIST, both projections), carrying
+every check the separate per-page tests made; the interactions of one page (typed molecules,
+a bad image index) and the start from a hand-made URL have tests of their own.
+"""
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -10,86 +16,80 @@ PAGES = ["app_pages/home.py", "app_pages/latent_maps.py", "app_pages/interpolati
          "app_pages/orbits.py", "app_pages/downstream.py"]
 
 
-@pytest.fixture()
-def app(tiny_registry):
-    at = AppTest.from_file(APP, default_timeout=240)
-    return at
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_page_runs_without_exception(app, page):
-    app.run()
-    assert not app.exception, app.exception
-    app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-    assert app.title[0].value
-
-
 def _qp(app, key):
     value = app.query_params[key]
     return value[0] if isinstance(value, list) else value
 
 
-def test_sidebar_is_mirrored_to_query_params(app):
-    app.run()
+def _assert_clean(at, where):
+    assert not at.exception, (where, [e.value for e in at.exception])
+    assert not at.error, (where, [e.value for e in at.error])
+
+
+def _start(query_params=None, timeout=240):
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    for key, value in (query_params or {}).items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_graph_vae_walks_every_page(tiny_registry):
+    at = _start()
     # every sidebar setting is written to the URL
     for key, value in {"model": "graph_vae_qm9", "projection": "sort", "order": "random",
                        "order_seed": "0", "proj_seed": "0", "color": "gap"}.items():
-        assert _qp(app, key) == value
+        assert _qp(at, key) == value, key
+    for page in PAGES:
+        at.switch_page(page).run()
+        _assert_clean(at, page)
+        assert at.title[0].value, page
 
 
 def test_query_params_restore_a_shared_view(tiny_registry):
-    at = AppTest.from_file(APP, default_timeout=240)
-    at.query_params["projection"] = "mean_pool"
-    at.query_params["color"] = "mu"
-    at.run()
+    at = _start({"projection": "mean_pool", "color": "mu"})
     at.switch_page("app_pages/latent_maps.py").run()
     assert not at.exception
     assert any("Mean pooling" in m.value for m in at.markdown)
     assert _qp(at, "projection") == "mean_pool" and _qp(at, "order") == "random"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("C1CC", "InvalidSmilesError"), ("CCCl", "UnsupportedElementError"),
-    ("CCCCCCCCCC", "TooManyAtomsError")])
-def test_bad_smiles_in_interpolation_gives_message(app, text, message):
-    app.run()
-    app.switch_page("app_pages/interpolation.py").run()
-    app.radio(key="src_A").set_value("SMILES").run()
-    app.text_input(key="text_A").set_value(text).run()
-    assert not app.exception, [e.value for e in app.exception]
-    assert any(message in e.value for e in app.error), [e.value for e in app.error]
-    # the app keeps running: fix the input and the page works again
-    app.text_input(key="text_A").set_value("CCO").run()
-    assert not app.exception and not app.error
+BAD_SMILES = [("C1CC", "InvalidSmilesError"), ("CCCl", "UnsupportedElementError"),
+              ("CCCCCCCCCC", "TooManyAtomsError")]
 
 
-def test_interpolation_with_molecule_outside_qm9(app):
-    app.run()
-    app.switch_page("app_pages/interpolation.py").run()
-    app.radio(key="src_B").set_value("SMILES").run()
-    app.text_input(key="text_B").set_value("OCC(O)CO").run()
-    assert not app.exception
-    assert any("encoded now" in c.value or "#" in c.value for c in app.caption)
+def test_typed_molecules_in_interpolation(tiny_registry):
+    at = _start()
+    at.switch_page("app_pages/interpolation.py").run()
+    # each bad SMILES gives its message, and the app keeps running: fixing the input works again
+    at.radio(key="src_A").set_value("SMILES").run()
+    for text, message in BAD_SMILES:
+        at.text_input(key="text_A").set_value(text).run()
+        assert not at.exception, (text, [e.value for e in at.exception])
+        assert any(message in e.value for e in at.error), (text, [e.value for e in at.error])
+        at.text_input(key="text_A").set_value("CCO").run()
+        assert not at.exception and not at.error, text
+    # a molecule outside QM9 is encoded on the fly
+    at.radio(key="src_B").set_value("SMILES").run()
+    at.text_input(key="text_B").set_value("OCC(O)CO").run()
+    assert not at.exception
+    assert any("encoded now" in c.value or "#" in c.value for c in at.caption)
 
 
-MNIST_CASES = ([(page, "orbit_alignment") for page in PAGES]
-               + [(page, "max_filtering") for page in ("app_pages/latent_maps.py", "app_pages/interpolation.py",
-                                                        "app_pages/orbits.py")])
+def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
+    at = _start({"model": "nope", "order_seed": "-5", "proj_seed": "99999999", "proj_k": "abc",
+                 "projection": "max_filtering", "order": "sideways"})
+    assert _qp(at, "model") == "graph_vae_qm9" and _qp(at, "projection") == "sort"
+    # out-of-range or unparsable numbers fall back to the default, and the sidebar says so
+    assert _qp(at, "order_seed") == "0" and _qp(at, "proj_seed") == "0" and _qp(at, "proj_k") == "0"
+    assert _qp(at, "order") == "random"
+    warned = " ".join(w.value for w in at.sidebar.warning)
+    assert "proj_seed" in warned and "order_seed" in warned and "proj_k" in warned
 
 
-@pytest.mark.parametrize("page, projection", MNIST_CASES)
-def test_pages_run_with_rotated_mnist(tiny_rot_registry, page, projection):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["model"] = "rot_mnist_c8"
-    at.query_params["projection"] = projection
-    at.query_params["color"] = "label"
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+def _rot_page_checks(at, page, projection):
+    _assert_clean(at, (page, projection))
     assert _qp(at, "model") == "rot_mnist_c8" and _qp(at, "projection") == projection
     if page.endswith("interpolation.py") and projection == "max_filtering":
         # not a cross-section: the page says it shows nearest real images instead
@@ -98,10 +98,25 @@ def test_pages_run_with_rotated_mnist(tiny_rot_registry, page, projection):
         assert any("Invariance error" in m.label for m in at.metric)
 
 
+def test_rotated_mnist_walks_every_page_and_projection(tiny_rot_registry):
+    at = _start({"model": "rot_mnist_c8", "projection": "orbit_alignment", "color": "label"}, timeout=600)
+    for page in PAGES:
+        at.switch_page(page).run()
+        _rot_page_checks(at, page, "orbit_alignment")
+    # downstream: the claims table from the shipped results, then the quick live rerun
+    assert len(at.dataframe) >= 1
+    next(b for b in at.button if b.label == "Rerun quick evaluation").click().run()
+    _assert_clean(at, "quick rerun")
+    assert any("quick live rerun" in w.value for w in at.warning)
+    # max filtering (not a cross-section), chosen in the sidebar
+    at.selectbox(key="projection").set_value("max_filtering").run()
+    for page in ("app_pages/latent_maps.py", "app_pages/interpolation.py", "app_pages/orbits.py"):
+        at.switch_page(page).run()
+        _rot_page_checks(at, page, "max_filtering")
+
+
 def test_bad_image_index_gives_message(tiny_rot_registry):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["model"] = "rot_mnist_c8"
-    at.run()
+    at = _start({"model": "rot_mnist_c8"}, timeout=300)
     at.switch_page("app_pages/interpolation.py").run()
     at.radio(key="src_A").set_value("Image index").run()
     at.text_input(key="text_A").set_value("seven").run()
@@ -111,41 +126,11 @@ def test_bad_image_index_gives_message(tiny_rot_registry):
     assert not at.exception and not at.error
 
 
-def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
-    at = AppTest.from_file(APP, default_timeout=240)
-    for key, value in {"model": "nope", "order_seed": "-5", "proj_seed": "99999999", "proj_k": "abc",
-                       "projection": "max_filtering", "order": "sideways"}.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert _qp(at, "model") == "graph_vae_qm9" and _qp(at, "projection") == "sort"
-    assert _qp(at, "order_seed") == "0" and _qp(at, "proj_seed") == "10000" and _qp(at, "proj_k") == "0"
-    assert _qp(at, "order") == "random"
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_pages_run_with_the_augmentation_cnn(tiny_aug_registry, page):
-    at = AppTest.from_file(APP, default_timeout=300)
-    at.query_params["model"] = "rot_mnist_cnn_aug"
-    at.query_params["color"] = "label"
-    at.run()
-    assert not at.exception, at.exception
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert _qp(at, "projection") == "identity"
-    if page.endswith("orbits.py"):
-        assert any("Invariance error" in m.label for m in at.metric)
-
-
-def test_downstream_quick_rerun_button(tiny_rot_registry):
-    at = AppTest.from_file(APP, default_timeout=600)
-    at.query_params["model"] = "rot_mnist_c8"
-    at.run()
-    at.switch_page("app_pages/downstream.py").run()
-    assert not at.exception
-    assert len(at.dataframe) >= 1  # the claims table from the shipped results
-    next(b for b in at.button if b.label == "Rerun quick evaluation").click().run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    assert any("quick live rerun" in w.value for w in at.warning)
+def test_augmentation_cnn_walks_every_page(tiny_aug_registry):
+    at = _start({"model": "rot_mnist_cnn_aug", "color": "label"}, timeout=300)
+    for page in PAGES:
+        at.switch_page(page).run()
+        _assert_clean(at, page)
+        assert _qp(at, "projection") == "identity"
+        if page.endswith("orbits.py"):
+            assert any("Invariance error" in m.label for m in at.metric)

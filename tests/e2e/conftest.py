@@ -1,0 +1,139 @@
+"""Real-browser fixtures: the app served by ``streamlit run`` on 127.0.0.1, driven by Playwright
+in Debian's Chromium (Playwright cannot download its own browser here).
+
+The server runs the shipped weights on small data (``ELX_QM9_SUBSET``, ``ELX_MNIST_LIMIT``)
+with its own empty cache folder, so the first visit also exercises the first-start path.
+Without ``/usr/bin/chromium`` (or ``$ELX_CHROMIUM``) the tests are skipped, unless
+``ELX_REQUIRE_BROWSER=1`` (set by ``.ci/run``), which turns the skip into a failure.
+Screenshots go to ``$ELX_E2E_ARTIFACTS`` (default: pytest's temporary folder), never to git.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("ELX_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+QM9_SUBSET = 1500
+MNIST_LIMIT = 400
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _browser_or_skip():
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        msg = f"no Chromium at {CHROMIUM} (apt install chromium)"
+        if os.environ.get("ELX_REQUIRE_BROWSER") == "1":
+            pytest.fail(msg + " and ELX_REQUIRE_BROWSER=1")
+        pytest.skip(msg)
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        if os.environ.get("ELX_REQUIRE_BROWSER") == "1":
+            pytest.fail("playwright is not installed and ELX_REQUIRE_BROWSER=1")
+        pytest.skip("playwright is not installed")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` on a free loopback port; wait for its health check."""
+    port = free_port()
+    env = dict(os.environ, ELX_CACHE_DIR=str(cache_dir), ELX_QM9_SUBSET=str(QM9_SUBSET),
+               ELX_MNIST_LIMIT=str(MNIST_LIMIT), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("ELX_WEIGHTS_DIR", None)  # the shipped weights
+    env.update(extra_env or {})
+    log = open(log_path, "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port),
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("streamlit did not answer its health check in 120 s")
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """URL of the app on the shipped weights and small data, served for the whole session."""
+    _browser_or_skip()
+    work = tmp_path_factory.mktemp("e2e_app")
+    proc, url = start_app(work / "cache", work / "streamlit.log")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log = (work / "streamlit.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session."""
+    _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> Path:
+    """Folder for screenshots (test artefacts, not committed)."""
+    path = Path(os.environ.get("ELX_E2E_ARTIFACTS") or tmp_path_factory.mktemp("e2e_screenshots"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture()
+def page(browser, request, artifacts):
+    """A fresh browser context and page; fails the test on console errors, page errors or a
+    Streamlit exception box, and saves a screenshot at the end."""
+    from tests.e2e.driver import PageWatch
+
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    pg = context.new_page()
+    watch = PageWatch(pg)
+    yield pg
+    name = request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
+    try:
+        pg.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+    finally:
+        problems = watch.problems()
+        context.close()
+    assert not problems, problems

@@ -1,0 +1,256 @@
+"""Every interaction the pages offer, in a real browser (Chromium via Playwright).
+
+AppTest cannot see what a browser sends: a lasso crashed the page and a click selected
+nothing while every AppTest passed. These tests click, lasso, drag sliders and switch
+widgets against ``streamlit run app.py`` (shipped weights, small data) and compare what the
+page shows with the figure's own data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+
+from tests.e2e import driver as d
+
+MODELS = ["graph_vae_qm9", "rot_mnist_c8", "rot_mnist_cnn_aug"]
+ID_COL = {"graph_vae_qm9": "qm9_index", "rot_mnist_c8": "image_index", "rot_mnist_cnn_aug": "image_index"}
+
+
+def all_points(page, chart: int) -> np.ndarray:
+    """(P, 3) array of screen x, y and row id of every data point of a map (all traces with
+    non-negative row ids)."""
+    n_traces = page.evaluate(
+        "(c) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')[c]._fullData.length",
+        chart)
+    pts = []
+    for t in range(n_traces):
+        pts += d.point_positions(page, chart, t)
+    arr = np.array(pts, dtype=np.float64)
+    return arr[arr[:, 2] >= 0]
+
+
+def download_selection(page) -> list[dict]:
+    """Rows of the selection CSV offered by the Latent maps page."""
+    with page.expect_download() as info:
+        page.locator('[data-testid="stDownloadButton"] button').first.click()
+    text = open(info.value.path(), encoding="utf-8").read()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def wait_for_text(page, text: str, timeout: float = 60.0) -> None:
+    page.get_by_text(text).first.wait_for(timeout=timeout * 1000)
+
+
+def isolated_point(pts: np.ndarray, area) -> np.ndarray:
+    """The point farthest from all others (in pixels), inside the plotting area with a margin."""
+    left, top, w, h = area
+    ok = (pts[:, 0] > left + 8) & (pts[:, 0] < left + w - 8) & (pts[:, 1] > top + 8) & (pts[:, 1] < top + h - 8)
+    cand = pts[ok]
+    dist = np.sqrt(((cand[:, None, :2] - pts[None, :, :2]) ** 2).sum(-1))
+    dist[dist == 0] = np.inf
+    return cand[np.argmax(dist.min(1))]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_click_selects_that_point_and_shows_it(page, app_url, model):
+    d.open_page(page, app_url, "latent_maps", model=model)
+    d.assert_no_exception(page)
+    chart = d.chart_index_by_title(page, "Equivariant view")
+    assert chart >= 0
+    pts = all_points(page, chart)
+    x, y, row = isolated_point(pts, d.plot_area(page, chart))
+    page.mouse.click(x, y)
+    wait_for_text(page, "Selection: 1 ")
+    d.wait_idle(page)
+    rows = download_selection(page)
+    assert [int(r["row"]) for r in rows] == [int(row)]
+    # the preview shows that row (its caption names the row and the data set's id)
+    page.get_by_text(f"row {int(row)} · ").first.wait_for(timeout=10_000)
+    assert f"#{rows[0][ID_COL[model]]}:" in page.inner_text("body")
+    d.assert_no_exception(page)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_lasso_selects_exactly_the_enclosed_rows_and_offers_them_as_endpoints(page, app_url, model):
+    d.open_page(page, app_url, "latent_maps", model=model)
+    chart = d.chart_index_by_title(page, "Equivariant view")
+    pts = all_points(page, chart)
+    left, top, w, h = d.plot_area(page, chart)
+    cx, cy = np.median(pts[:, 0]), np.median(pts[:, 1])
+    r = 0.18 * min(w, h)
+    poly = [(cx + r * math.cos(a), cy + 0.8 * r * math.sin(a)) for a in np.linspace(0, 2 * np.pi, 9)[:-1]]
+    poly.append(poly[0])
+    inside = {int(p[2]) for p in pts if d.inside_polygon(p[0], p[1], poly)}
+    # points within 2 px of the lasso's edge may fall either way (mouse positions are pixels)
+    edge = set()
+    for p in pts:
+        for (x1, y1), (x2, y2) in zip(poly[:-1], poly[1:]):
+            t = np.clip(((p[0] - x1) * (x2 - x1) + (p[1] - y1) * (y2 - y1)) / ((x2 - x1) ** 2 + (y2 - y1) ** 2), 0, 1)
+            if math.hypot(p[0] - x1 - t * (x2 - x1), p[1] - y1 - t * (y2 - y1)) < 2.0:
+                edge.add(int(p[2]))
+    assert len(inside) >= 3
+    d.choose_tool(page, chart, "lasso")
+    d.draw_path(page, poly)
+    wait_for_text(page, "Selection: ")
+    d.wait_idle(page)
+    d.assert_no_exception(page)
+    got = {int(row["row"]) for row in download_selection(page)}
+    assert inside - edge <= got <= inside | edge, (sorted(inside ^ got)[:20], len(inside), len(got))
+    ids = {int(row["row"]): row[ID_COL[model]] for row in download_selection(page)}
+
+    # the selection is offered as interpolation endpoints
+    d.goto_nav(page, "Interpolation")
+    d.assert_no_exception(page)
+    noun = "Molecule" if model == "graph_vae_qm9" else "Image"
+    d.click_radio(page, f"{noun} A", "map selection")
+    d.click_radio(page, f"{noun} B", "map selection")
+    body = page.inner_text("body")
+    first, second = sorted(got)[:2]
+    assert f"#{ids[first]}:" in body and f"#{ids[second]}:" in body
+    d.assert_no_exception(page)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_step_slider_draws_the_new_step_without_touching_the_maps(page, app_url, model):
+    d.open_page(page, app_url, "interpolation", model=model)
+    d.assert_no_exception(page)
+    wait_for_text(page, "step 4 · ")
+    maps = [d.chart_index_by_title(page, t) for t in ("Equivariant view", "")]
+    n_charts = d.charts(page).count()
+    page.evaluate("() => { window._elxData = [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
+                  ".js-plotly-plot')].map(g => g.data); }")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Step along the path").locator('input[type="range"]')
+    watch = d.watch(page)
+    before = watch.ws_bytes
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    wait_for_text(page, "step 5 · ")
+    d.wait_idle(page)
+    sent = watch.ws_bytes - before
+    same = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')]"
+                         ".map((g, i) => g.data === window._elxData[i])")
+    assert d.charts(page).count() == n_charts
+    # the two big maps (the last two charts) keep their data objects: not re-sent, not redrawn
+    assert same[-2:] == [True, True], same
+    assert not same[0] or maps[0] >= 0  # the small path figure above them was redrawn
+    assert sent < 400_000, sent
+    d.assert_no_exception(page)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_switching_projection_and_colour_redraws_the_maps(page, app_url, model):
+    d.open_page(page, app_url, "latent_maps", model=model)
+    before = d.combobox(page, "Invariant projection").input_value()
+    others = [t for t in d.open_options(page, "Invariant projection") if t != before]
+    if not others:  # a single projection (no latent action): nothing to switch
+        page.keyboard.press("Escape")
+    else:
+        d.choose_option(page, "Invariant projection", others[-1])
+        assert d.combobox(page, "Invariant projection").input_value() == others[-1]
+        assert f"Projection {others[-1]}" in page.inner_text("body")
+    d.assert_no_exception(page)
+    colours = d.open_options(page, "Colour by")
+    assert len(colours) >= 2
+    current = d.combobox(page, "Colour by").input_value()
+    target = next(c for c in colours if c != current)
+    d.choose_option(page, "Colour by", target)
+    assert d.combobox(page, "Colour by").input_value() == target
+    key = target.split("(")[-1].split(")")[0] if "(" in target else None
+    if key:
+        assert f"color={key}" in page.url
+    d.assert_no_exception(page)
+
+
+def test_typed_inputs_survive_page_switches_and_live_in_the_url(page, app_url):
+    d.open_page(page, app_url, "interpolation", model="graph_vae_qm9")
+    d.click_radio(page, "Molecule A", "SMILES")
+    box = page.get_by_label("SMILES of A")
+    box.fill("CCO")
+    box.press("Enter")
+    time.sleep(0.3)
+    d.wait_idle(page)
+    seed = page.get_by_label("Random-pair seed")
+    seed.fill("7")
+    seed.press("Enter")
+    time.sleep(0.3)
+    d.wait_idle(page)
+    assert "text_A=CCO" in page.url and "pair_seed=7" in page.url
+    d.goto_nav(page, "Latent maps")
+    d.goto_nav(page, "Interpolation")
+    assert page.get_by_label("SMILES of A").input_value() == "CCO"
+    assert page.get_by_label("Random-pair seed").input_value() == "7"
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    assert query["text_A"] == ["CCO"] and query["pair_seed"] == ["7"]
+    d.assert_no_exception(page)
+
+    # a shared link restores the same view in a new session
+    fresh = page.context.browser.new_context().new_page()
+    try:
+        d.open_page(fresh, app_url, "interpolation", model="graph_vae_qm9", src_A="SMILES", text_A="CCO",
+                    pair_seed=7)
+        assert fresh.get_by_label("SMILES of A").input_value() == "CCO"
+        assert fresh.get_by_label("Random-pair seed").input_value() == "7"
+    finally:
+        fresh.context.close()
+
+
+def test_back_button_leaves_url_and_view_consistent(page, app_url):
+    d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9")
+    colours = d.open_options(page, "Colour by")
+    d.choose_option(page, "Colour by", colours[2])
+    page.go_back()
+    time.sleep(1.0)
+    d.wait_idle(page)
+    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
+    shown = d.combobox(page, "Colour by").input_value()
+    assert "color" in query, page.url
+    assert f"({query['color'][0]})" in shown, (page.url, shown)
+    d.assert_no_exception(page)
+
+
+@pytest.mark.parametrize("path", ["", "latent_maps", "interpolation", "orbits", "downstream"])
+def test_every_page_renders_without_errors(page, app_url, path):
+    for model in MODELS:
+        d.open_page(page, app_url, path, model=model)
+        d.assert_no_exception(page)
+
+
+@pytest.mark.parametrize("model", ["rot_mnist_c8", "rot_mnist_cnn_aug"])
+def test_orbit_rotation_slider_rotates_the_input(page, app_url, model):
+    d.open_page(page, app_url, "orbits", model=model)
+    wait_for_text(page, "input, rotate 45°")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Rotate the input by") \
+        .locator('input[type="range"]')
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    wait_for_text(page, "input, rotate 48°")
+    d.wait_idle(page)
+    assert "Invariance error of the projection" in page.inner_text("body")
+    d.assert_no_exception(page)
+
+
+def test_orbit_typed_relabelling_applies_good_text_and_explains_bad_text(page, app_url):
+    d.open_page(page, app_url, "orbits", model="graph_vae_qm9")
+    d.click_radio(page, "Relabelling shown", "typed")
+    box = page.get_by_label("Slot order (new slot i takes old slot p[i])")
+    box.fill("1 0 2 3 4 5 6 7 8")
+    box.press("Enter")
+    time.sleep(0.3)
+    d.wait_idle(page)
+    wait_for_text(page, "input, relabel 1 0 2 3 4 5 6 7 8")
+    box.fill("9223372036854775808 0 1 2 3 4 5 6 7")
+    box.press("Enter")
+    time.sleep(0.3)
+    d.wait_idle(page)
+    alert = page.locator('[data-testid="stAlert"]').first
+    alert.wait_for(timeout=10_000)
+    assert "Traceback" not in page.inner_text("body")
+    d.assert_no_exception(page)
