@@ -27,7 +27,7 @@ graph VAE is an *isometric cross-section*: it loses nothing and keeps quotient d
 """
 )
 models = [_common.get_entry(m) for m in registry.available()]
-st.markdown(f"**{len(models)} models** are available (choose one in the sidebar):\n"
+st.markdown(f"**{len(models)} model{'s' if len(models) != 1 else ''}** {'are' if len(models) != 1 else 'is'} available (choose one in the sidebar):\n"
             + "\n".join(f"* {m.label}" for m in models))
 
 try:

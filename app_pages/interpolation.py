@@ -6,6 +6,8 @@ from backend import plots, views
 from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Interpolation")
+if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, no decoder
+    st.info(f"Interpolation needs a model with inputs and a decoder; {entry.label} has neither."); st.stop()
 table = encoded.table
 picked = st.session_state.get("map_selection", [])
 

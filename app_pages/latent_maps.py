@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from backend import plots, views
+from backend import density, plots, views
 from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Latent maps")
@@ -19,8 +19,14 @@ st.markdown(f"**{len(table):,} {noun}s**{bad}, {entry.presentation_label.lower()
 def _on_select(which: str) -> None:
     """A click, lasso or box on one map replaces the selection (most recent map wins)."""
     event = st.session_state.get(f"map_{which}_{st.session_state.get('map_gen', 0)}")
-    points = (event or {}).get("selection", {}).get("points", []) if event else []
-    st.session_state["map_selection"] = views.selected_rows(points)
+    selection = (event or {}).get("selection", {}) if event else {}
+    if density.use_density(len(table)):  # a raster: the box / lasso in PC units -> all rows inside
+        rows = density.rows_in_selection((maps.raw if which == "raw" else maps.inv).coords, selection)
+        st.session_state["map_selection_total"] = len(rows)
+        st.session_state["map_selection"] = rows[:density.SELECTION_DISPLAY_CAP].tolist()
+    else:
+        st.session_state["map_selection"] = views.selected_rows(selection.get("points", []))
+        st.session_state["map_selection_total"] = len(st.session_state["map_selection"])
 
 
 gen = st.session_state.get("map_gen", 0)
@@ -31,16 +37,25 @@ for col, which in zip(st.columns(2), ("raw", "inv")):
                                sel.proj_k, sel.color, which)
         st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
                         selection_mode=("points", "box", "lasso"), width="stretch")
-st.caption(f"PCA is fitted once on all {noun}s; each axis is flipped so that its largest loading "
-           "is positive. **Click a point** to inspect it; for a group, pick *Lasso select* or *Box "
-           "select* in the chart's toolbar and draw. Hover shows the row and the colour value.")
+if density.use_density(len(table)):
+    st.caption(f"PCA is fitted once on all {noun}s. More than {density.DENSITY_THRESHOLD:,} {noun}s: each map "
+               "is a **density raster** drawn on the server (datashader), coloured per pixel. **Drag a box** "
+               "(or pick *Lasso select* in the toolbar) to select every code inside it.")
+else:
+    st.caption(f"PCA is fitted once on all {noun}s; each axis is flipped so that its largest loading "
+               "is positive. **Click a point** to inspect it; for a group, pick *Lasso select* or *Box "
+               "select* in the chart's toolbar and draw. Hover shows the row and the colour value.")
 if maps.projected.shape[1] == 1:
     st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
             "points lie on PC 1 and the '100 % of the variance' is that one feature.")
 
 picked = st.session_state.get("map_selection", [])
+total = max(st.session_state.get("map_selection_total", 0), len(picked))
 if picked:
-    st.subheader(f"Selection: {len(picked)} {noun}(s)")
+    st.subheader(f"Selection: {total:,} {noun}(s)")
+    if total > len(picked):
+        st.caption(f"The table and the CSV list the first {len(picked):,} of {total:,} selected {noun}s "
+                   "(ascending rows).")
     st.plotly_chart(plots.selection_overview(maps.raw.coords, maps.inv.coords, picked),
                     width="stretch", key="selection_overview")
     cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, option.key, "split")
@@ -51,10 +66,10 @@ if picked:
     st.download_button("Download the selection (CSV: rows, ids, colour, both maps' coordinates)",
                        views.selection_csv(table, picked, cols, maps), file_name="selection.csv",
                        mime="text/csv", key="selection_csv", on_click="ignore")
-    shown = picked[:6]
+    shown = picked[:6] if getattr(entry, "has_decoder", True) else []  # synthetic codes: no decoder
     codes = encoded.codes(sel.order)[shown]
-    recon = entry.decode(codes)
-    constrained = entry.decode_constrained(codes)
+    recon = entry.decode(codes) if shown else []
+    constrained = entry.decode_constrained(codes) if shown else None
     for i, (row, z, dec) in enumerate(zip(shown, codes.values, recon)):
         info = entry.describe_row(row)
         value = plots.color_column(table.iloc[[row]], option)[0][0]
@@ -71,13 +86,13 @@ if picked:
         with c3:
             mask = None if codes.mask is None else codes.mask[i]
             st.plotly_chart(entry.code_figure(z, mask, "raw code"), width="stretch", key=f"code_{row}")
-    if len(picked) > len(shown):
+    if shown and len(picked) > len(shown):
         st.caption(f"Drawing the first {len(shown)} of {len(picked)} selected {noun}s; the table "
                    "above lists all of them.")
     st.caption("The selection is kept when you switch pages: Interpolation and Orbits offer it as "
                "*map selection*.")
     if st.button("Clear selection"):
-        st.session_state["map_selection"] = []
+        st.session_state["map_selection"], st.session_state["map_selection_total"] = [], 0
         st.session_state["map_gen"] = gen + 1  # new chart keys: the charts forget their selection
         st.rerun()
 if entry.validity_note:

@@ -232,6 +232,10 @@ def main(argv: list[str] | None = None) -> int:
         args.symmetric = bool(args.symmetric)
         given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
         overrides = {k: getattr(args, k) for k in RESUMABLE_OVERRIDES if "--" + k.replace("_", "-") in given}
+        if args.resume and "--name" not in given:  # never fall back to the shipped model's name
+            from backend.training import load_checkpoint
+
+            args.name = load_checkpoint(args.resume)["name"]
         sidecar = train_graph_vae(
             _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
             out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,

@@ -5,10 +5,11 @@ latent codes) goes through :func:`load_or_compute_npz`:
 
 * **Read**: :func:`load_npz_or_quarantine` loads the arrays (``allow_pickle=False``)
   and checks them (the zip's CRC-32 of every array, the expected array names,
-  the caller's shape and row checks). A file that fails is *quarantined*: moved
-  aside to ``<name>.corrupt-<timestamp>`` (kept for inspection, never read
-  again), logged and recorded as a :class:`Quarantined` notice that pages show
-  (:func:`take_notices`); the caller then computes the arrays again.
+  the caller's shape and row checks). A file that fails is *quarantined* (under
+  the lock, after a second read): moved aside to ``<name>.corrupt-<timestamp>``
+  (kept for inspection, never read again), logged and recorded as a
+  :class:`Quarantined` notice that pages show (:func:`take_notices`); the
+  arrays are then computed again.
 * **Compute once**: the computation runs under :func:`locked`, an exclusive
   ``fcntl.flock`` on ``<file>.lock`` in the same folder, so concurrent first
   callers, threads of one process (Streamlit sessions) or several processes
@@ -225,15 +226,12 @@ def quarantine(path: Path, reason: str) -> Quarantined:
     Raises
     ------
     OSError
-        If the file exists but cannot be renamed (the caller cannot recover then).
+        If the file cannot be renamed (e.g. it is gone); call it under :func:`locked`.
     """
     path = Path(path)
     stamp = time.strftime("%Y%m%dT%H%M%S") + f"{time.time() % 1:.6f}"[1:] + f"-{os.getpid()}"
     moved = path.with_name(path.name + CORRUPT_MARKER + stamp)
-    try:
-        os.replace(path, moved)
-    except FileNotFoundError:  # another caller moved it first
-        pass
+    os.replace(path, moved)
     notice = Quarantined(path, moved, reason)
     log.warning(notice.message())
     with _NOTICES_LOCK:
@@ -248,6 +246,32 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _read(path: Path, names: tuple[str, ...],
+          validate: Callable[[dict[str, np.ndarray]], None] | None
+          ) -> tuple[dict[str, np.ndarray] | None, str | None]:
+    """``(arrays, None)`` for a usable file, ``(None, None)`` for none, ``(None, reason)`` for a corrupt one."""
+    if not path.exists():
+        return None, None
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise CorruptCacheError("a single array, not an .npz archive")
+        with z:
+            missing = [n for n in names if n not in z.files]
+            if missing:
+                raise CorruptCacheError(f"missing array(s) {', '.join(missing)}; has {', '.join(z.files) or 'none'}")
+            arrays = {n: z[n] for n in names}
+        if validate is not None:
+            validate(arrays)
+    except MemoryError:
+        raise
+    except FileNotFoundError:  # moved aside or replaced by another caller meanwhile
+        return None, None
+    except Exception as exc:  # any failure to read or check means: do not trust the file
+        return None, _reason(exc)
+    return arrays, None
+
+
 def load_npz_or_quarantine(path: Path, names: tuple[str, ...],
                            validate: Callable[[dict[str, np.ndarray]], None] | None = None
                            ) -> dict[str, np.ndarray] | None:
@@ -256,7 +280,9 @@ def load_npz_or_quarantine(path: Path, names: tuple[str, ...],
     A file that cannot be read (empty, truncated, not a zip, a failed CRC-32
     check, pickled objects), lacks one of ``names``, or fails ``validate`` is
     moved aside with :func:`quarantine` and None is returned, so the caller
-    computes the arrays again.
+    computes the arrays again. The move happens under :func:`locked` after a
+    second read, so a file that a concurrent writer has just replaced is not
+    moved by mistake. Do not call this while holding the lock of ``path``.
 
     Parameters
     ----------
@@ -277,27 +303,16 @@ def load_npz_or_quarantine(path: Path, names: tuple[str, ...],
     Raises
     ------
     OSError
-        If a corrupt file cannot be moved aside.
+        If a corrupt file cannot be moved aside or its lock cannot be taken.
     """
     path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise CorruptCacheError("a single array, not an .npz archive")
-        with z:
-            missing = [n for n in names if n not in z.files]
-            if missing:
-                raise CorruptCacheError(f"missing array(s) {', '.join(missing)}; has {', '.join(z.files) or 'none'}")
-            arrays = {n: z[n] for n in names}
-        if validate is not None:
-            validate(arrays)
-    except MemoryError:
-        raise
-    except Exception as exc:  # any failure to read or check means: do not trust the file
-        quarantine(path, _reason(exc))
-        return None
+    arrays, reason = _read(path, names, validate)
+    if reason is None:
+        return arrays
+    with locked(path):
+        arrays, reason = _read(path, names, validate)
+        if reason is not None:
+            quarantine(path, reason)
     return arrays
 
 
@@ -309,11 +324,10 @@ def load_or_compute_npz(path: Path, names: tuple[str, ...],
     """Read the cached arrays at ``path``, or compute and write them once.
 
     A usable file is returned without locking. Otherwise the caller takes the
-    lock (:func:`locked`), reads again (a concurrent caller may have written
-    the file meanwhile) and only if there is still none calls ``compute()``,
-    checks its result with ``validate`` and writes it with
-    :func:`atomic_write_npz`. Corrupt files are quarantined on the way
-    (:func:`load_npz_or_quarantine`).
+    lock (:func:`locked`) and reads again (a concurrent caller may have written
+    the file meanwhile); a file that is still unusable is moved aside
+    (:func:`quarantine`), ``compute()`` runs, its result is checked with
+    ``validate`` and written with :func:`atomic_write_npz`.
 
     Parameters
     ----------
@@ -325,7 +339,8 @@ def load_or_compute_npz(path: Path, names: tuple[str, ...],
         ``compute() -> {name: array}``; runs at most once per missing file
         across threads and processes.
     validate : callable, optional
-        See :func:`load_npz_or_quarantine`; also applied to what ``compute`` returns.
+        ``validate(arrays)`` raises when arrays do not fit the caller's data (see
+        :func:`load_npz_or_quarantine`); also applied to what ``compute`` returns.
     compressed : bool
         Write with :func:`numpy.savez_compressed`.
     on_wait : callable, optional
@@ -346,13 +361,16 @@ def load_or_compute_npz(path: Path, names: tuple[str, ...],
         Whatever ``compute`` or ``validate`` raise for freshly computed arrays
         (nothing is written then).
     """
-    arrays = load_npz_or_quarantine(path, names, validate)
+    path = Path(path)
+    arrays, _ = _read(path, names, validate)
     if arrays is not None:
         return arrays
     with locked(path, on_wait=on_wait):
-        arrays = load_npz_or_quarantine(path, names, validate)
+        arrays, reason = _read(path, names, validate)
         if arrays is not None:
             return arrays
+        if reason is not None:
+            quarantine(path, reason)
         computed = compute()
         arrays = {n: computed[n] for n in names}
         if validate is not None:

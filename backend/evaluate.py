@@ -8,19 +8,27 @@ For one registered model this runs, on its encoded data set:
   model also the accuracy of max filtering / sorted coorbits against the
   number ``k`` of random templates;
 * how much each projection keeps (:mod:`backend.metrics`): distance ratio to
-  the exact quotient distance on random pairs, confusion rate, neighbour
-  rank agreement;
+  the exact quotient distance on random pairs and on adversarial pairs
+  (nearest neighbours in projected and in raw space), confusion rate,
+  neighbour rank agreement;
 * interpolation quality along raw and invariant paths;
 * for the augmentation-trained CNN: probes on its raw code vs the
-  orbit-averaged code ``mean_k f(r_k x)``, and how far input rotations move
-  its code (:func:`backend.training_mnist.orbit_spread`), next to the e2cnn
-  model's raw and group-pooled codes.
+  orbit-averaged code ``mean_k f(r_k x)``, two same-compute controls (8
+  random off-grid angles; 8 jittered copies at one angle, an ensemble without
+  the orbit), and how far input rotations move its code
+  (:func:`backend.training_mnist.orbit_spread`), next to the e2cnn model's raw
+  and group-pooled codes.
 
 Files (``models/results/<model id>/``): ``probes.csv`` (one row per
-representation, probe, seed, target), ``probes_summary.csv`` (mean ± std over
-seeds), ``k_sweep.csv``, ``distortion.csv``, ``interpolation.csv``,
-``invariance.csv`` and ``settings.json`` (command, settings, git commit,
-weights SHA-256, wall time). :func:`backend.report.claims` reads them.
+representation, probe, seed, target), ``probe_items.csv`` (one row per
+representation, probe, seed and test item: ``correct`` for digits, ``sq_err``
+= squared error in training-standard-deviation units averaged over the
+targets for molecules; what the paired tests of :mod:`backend.stats` need),
+``probes_summary.csv`` (mean ± std over seeds), ``k_sweep.csv``,
+``distortion.csv``, ``interpolation.csv`` (one row per pair and path),
+``invariance.csv`` and ``settings.json`` (command, settings, latent action,
+git commit, weights SHA-256, wall time). :func:`backend.report.claims` reads
+them.
 
 ``--quick`` uses small subsamples and few seeds; it exercises every step
 (the tests and the dashboard's rerun button use it) but its numbers are
@@ -37,6 +45,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+
+from sklearn.metrics import r2_score
 
 from backend import metrics, probes
 from backend.interpolation import linear_path, section_path
@@ -60,13 +70,15 @@ class EvalConfig:
     n_paths: int = 200  # interpolation: random pairs of test samples
     steps: int = 9  # interpolation steps per path
     n_orbit: int = 200  # test images whose rotated copies measure invariance
+    adv_codes: int = 5000  # adversarial pair search: codes searched ...
+    adv_neighbours: int = 5  # ... and neighbours per code (projected and raw space)
     quick: bool = False
 
     @classmethod
     def quick_config(cls) -> "EvalConfig":
         """A run that takes seconds to a few minutes: every step, small sizes."""
         return cls(seeds=2, n_train=1000, n_test=300, ks=(1, 4, 16), n_pairs=200, n_queries=10,
-                   pool=200, n_paths=5, steps=5, n_orbit=40, quick=True)
+                   pool=200, n_paths=5, steps=5, n_orbit=40, adv_codes=300, adv_neighbours=3, quick=True)
 
 
 Progress = Callable[[float, str], None]
@@ -85,8 +97,94 @@ def _distortion_table(codes, specs: dict[str, object], cfg: EvalConfig, progress
     for i, (name, proj) in enumerate(specs.items()):
         d = metrics.pair_distortion(proj, codes, n_pairs=cfg.n_pairs, seed=0)
         nn = metrics.neighbour_agreement(proj, codes, n_queries=cfg.n_queries, pool=cfg.pool, seed=0)
-        out.append({"projection": name, **d, **{f"nn_{k}": v for k, v in nn.items()}})
+        adv = metrics.adversarial_distortion(proj, codes, n_neighbours=cfg.adv_neighbours,
+                                             max_codes=cfg.adv_codes, n_random=cfg.n_pairs, seed=0)
+        out.append({"projection": name, **d, **{f"nn_{k}": v for k, v in nn.items()}, **adv})
         progress((i + 1) / len(specs), f"distortion: {name}")
+    return pd.DataFrame(out)
+
+
+def run_probes_with_items(features, y, train_rows, test_rows, task, *, probes_: tuple[str, ...],
+                          seeds: tuple[int, ...], n_train=None, n_test=None, target_names=None,
+                          target_units=None, target_scales=None,
+                          progress: Progress | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`backend.probes.run_probes` plus the per-item outcomes the paired tests need.
+
+    Same subsamples, probes and seeds as ``run_probes`` (so the first table
+    is identical to its output); the second has one row per representation,
+    probe, seed and test row: ``correct`` (0/1, classification) or
+    ``sq_err`` (regression: squared error in units of the training standard
+    deviation, averaged over targets).
+    """
+    y = np.asarray(y)
+    reg = task == "regression"
+    if reg and y.ndim == 1:
+        y = y[:, None]
+    n_t = y.shape[1] if reg else 1
+    names = tuple(target_names or [f"y{i}" for i in range(n_t)]) if reg else ("label",)
+    units = tuple(target_units or [""] * n_t) if reg else ("",)
+    scales = np.asarray(target_scales if target_scales is not None else np.ones(n_t), dtype=np.float64)
+    rows_out, items, done, total = [], [], 0, None
+    for seed in seeds:
+        feats = features(seed) if callable(features) else features
+        total = total or len(seeds) * len(feats) * len(probes_)
+        rng = np.random.default_rng(seed)
+        tr, te = probes._subsample(train_rows, n_train, rng), probes._subsample(test_rows, n_test, rng)
+        for rep, x in feats.items():
+            x = np.asarray(x, dtype=np.float64)
+            if len(x) != len(y):
+                raise ValueError(f"representation {rep!r} has {len(x)} rows, targets {len(y)}")
+            x = x.reshape(len(x), -1)
+            for kind in probes_:
+                t0 = time.perf_counter()
+                model = probes.make_probe(kind, task, seed)
+                base = dict(representation=rep, probe=kind, seed=int(seed), n_train=int(len(tr)),
+                            n_test=int(len(te)))
+                ib = pd.DataFrame({"representation": rep, "probe": kind, "seed": int(seed), "row": te})
+                if reg:
+                    mu, sd = y[tr].mean(0), y[tr].std(0)
+                    sd = np.where(sd > 0, sd, 1.0)
+                    model.fit(x[tr], (y[tr] - mu) / sd)
+                    pred = model.predict(x[te]).reshape(len(te), -1) * sd + mu
+                    secs = time.perf_counter() - t0
+                    r2 = r2_score(y[te], pred, multioutput="raw_values")
+                    mae = np.abs(pred - y[te]).mean(0) * scales
+                    for j in range(n_t):
+                        rows_out.append({**base, "target": names[j], "r2": float(r2[j]), "mae": float(mae[j]),
+                                         "unit": units[j], "fit_seconds": secs})
+                    ib["sq_err"] = (((pred - y[te]) / sd) ** 2).mean(1)
+                else:
+                    model.fit(x[tr], y[tr])
+                    ok = model.predict(x[te]) == y[te]
+                    rows_out.append({**base, "target": "label", "accuracy": float(ok.mean()),
+                                     "fit_seconds": time.perf_counter() - t0})
+                    ib["correct"] = ok.astype(np.int8)
+                items.append(ib)
+                done += 1
+                if progress is not None:
+                    progress(done / total, f"seed {seed}: {rep} / {kind}")
+    return pd.DataFrame(rows_out), pd.concat(items, ignore_index=True)
+
+
+def adversarial_table(codes, seed: int = 0, adv_codes: int = 5000, adv_neighbours: int = 5,
+                      n_random: int = 2000, progress: Progress = _noop) -> pd.DataFrame:
+    """Worst distance ratios on searched pairs for every projection of the codes' action.
+
+    The projections are made and fitted as in the evaluation (seed 0,
+    default sizes); one row per projection with the columns of
+    :func:`backend.metrics.adversarial_distortion`. The full evaluation
+    writes these columns into ``distortion.csv``; this function also lets
+    them be computed from cached codes alone (``adversarial.csv``).
+    """
+    from backend.projections import projections_for
+
+    specs = {"raw (no projection)": _Raw()}
+    specs.update({s.key: make_projection(s.key, seed).fit(codes) for s in projections_for(codes.action)})
+    out = []
+    for i, (name, proj) in enumerate(specs.items()):
+        out.append({"projection": name, **metrics.adversarial_distortion(
+            proj, codes, n_neighbours=adv_neighbours, max_codes=adv_codes, n_random=n_random, seed=seed)})
+        progress((i + 1) / len(specs), f"adversarial pairs: {name}")
     return pd.DataFrame(out)
 
 
@@ -137,15 +235,16 @@ def evaluate_qm9(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str
     scales = tuple(HARTREE_TO_EV if p.is_energy else 1.0 for p in PROPERTIES)
     y = table[list(names)].to_numpy(np.float64)
     progress(0.0, "probes")
-    df = probes.run_probes(feats, y, _rows(table, "train"), _rows(table, "test"), "regression",
-                           probes=cfg.probes, seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train,
-                           n_test=cfg.n_test, target_names=names, target_units=units,
-                           target_scales=scales, progress=lambda f, m: progress(0.7 * f, "probes: " + m))
+    df, items = run_probes_with_items(feats, y, _rows(table, "train"), _rows(table, "test"), "regression",
+                                      probes_=cfg.probes, seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train,
+                                      n_test=cfg.n_test, target_names=names, target_units=units,
+                                      target_scales=scales,
+                                      progress=lambda f, m: progress(0.7 * f, "probes: " + m))
     dist = _distortion_table(codes, {"raw (no projection)": _Raw(), **projs}, cfg,
                              lambda f, m: progress(0.7 + 0.1 * f, m))
     interp = _paths(entry, codes, projs["sort"], _rows(table, "test"), cfg, metrics.molecule_path_stats,
                     lambda f, m: progress(0.8 + 0.2 * f, m))
-    return {"probes": df, "distortion": dist, "interpolation": interp}
+    return {"probes": df, "probe_items": items, "distortion": dist, "interpolation": interp}
 
 
 def _mnist_features(entry, codes, seed: int, k: int | None = None) -> dict[str, np.ndarray]:
@@ -165,9 +264,9 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
     tr, te = _rows(table, "train"), _rows(table, "test")
     seeds = tuple(range(cfg.seeds))
     progress(0.0, "probes")
-    df = probes.run_probes(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
-                           probes=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
-                           progress=lambda f, m: progress(0.35 * f, "probes: " + m))
+    df, items = run_probes_with_items(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
+                                      probes_=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
+                                      progress=lambda f, m: progress(0.35 * f, "probes: " + m))
     sweep = []
     for i, k in enumerate(cfg.ks):
         def feats(seed, k=k):
@@ -194,36 +293,86 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
                 {"model": entry.id, "representation": "group max pooling",
                  "orbit_spread_ratio": inv["pooled_orbit_spread_ratio"]}]
     progress(1.0, "done")
-    return {"probes": df, "k_sweep": pd.concat(sweep, ignore_index=True), "distortion": dist,
+    return {"probes": df, "probe_items": items, "k_sweep": pd.concat(sweep, ignore_index=True),
+            "distortion": dist,
             "interpolation": interp, "invariance": pd.DataFrame(inv_rows)}
 
 
-def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: Progress = _noop) -> np.ndarray:
-    """Orbit-averaged codes ``mean_k f(r_k x)`` over rotations ``r_k`` by ``2 pi k / n_angles``.
+def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: Progress = _noop,
+                        angles: np.ndarray | None = None, shifts: np.ndarray | None = None) -> np.ndarray:
+    """Averaged codes ``mean_k f(r_k x)``: over the C_N orbit by default, or over given views.
 
     Parameters
     ----------
-    entry : an image model entry (``_encode_images``, ``rotate``-free: uses
+    entry : an image model entry (``_encode_images``; rotations by
         :func:`backend.data.mnist.rotate_batch`).
     images : (M, 1, 29, 29) float32 in [0, 1].
+    n_angles : number of views K (default: rotations by ``2 pi k / K``).
+    angles : (M, K) radians, optional: view ``k`` of image ``m`` is rotated by
+        ``angles[m, k]`` instead (the same-compute controls: random off-grid
+        angles, or one angle repeated).
+    shifts : (M, K, 2) int, optional: after rotating, roll view ``k`` by
+        ``shifts[m, k]`` pixels (rows, columns) so that repeated views differ.
 
     Returns
     -------
-    (M, D) float32. The input-side invariant projection for a network
-    without a latent group action (exactly invariant to rotations by
-    multiples of ``2 pi / n_angles`` up to the grid's interpolation error).
+    (M, D) float32. With the default angles, the input-side invariant
+    projection for a network without a latent group action (exactly
+    invariant to rotations by multiples of ``2 pi / n_angles`` up to the
+    grid's interpolation error).
     """
     from backend.data.mnist import rotate_batch
 
+    x = np.ascontiguousarray(images, dtype=np.float32)
+    if angles is not None:
+        angles = np.asarray(angles, dtype=np.float64)
+        n_angles = angles.shape[1]
     acc = None
     for k in range(n_angles):
-        rot = images if k == 0 else rotate_batch(np.ascontiguousarray(images, dtype=np.float32),
-                                                 np.full(len(images), 2 * np.pi * k / n_angles))
+        ang = angles[:, k] if angles is not None else np.full(len(x), 2 * np.pi * k / n_angles)
+        rot = x if angles is None and k == 0 else rotate_batch(x, ang)
+        if shifts is not None:
+            rot = np.stack([np.roll(im, tuple(int(v) for v in shifts[m, k]), axis=(1, 2))
+                            for m, im in enumerate(rot)])
         z = np.concatenate([entry._encode_images(rot[s:s + 256]) for s in range(0, len(rot), 256)])
         z = z.reshape(len(z), -1).astype(np.float64)
         acc = z if acc is None else acc + z
-        progress((k + 1) / n_angles, f"orbit average: rotation {k + 1}/{n_angles}")
+        progress((k + 1) / n_angles, f"averaged views: {k + 1}/{n_angles}")
     return (acc / n_angles).astype(np.float32)
+
+
+AUG_ORBIT, AUG_RANDOM, AUG_SAME = ("orbit average (8 rotations)", "average over 8 random angles (control)",
+                                   "8 jittered copies at one angle (control)")
+
+
+def augcnn_controls(entry, images: np.ndarray, seed: int = 0, n_views: int = 8,
+                    progress: Progress = _noop) -> dict[str, np.ndarray]:
+    """The orbit average and its two same-compute controls (``n_views`` forward passes each).
+
+    * ``AUG_ORBIT``: rotations by ``2 pi k / n_views`` (the C_N orbit average);
+    * ``AUG_RANDOM``: ``n_views`` independent uniform angles per image (off the
+      grid; averages over SO(2) by Monte Carlo rather than over the C_N orbit);
+    * ``AUG_SAME``: one uniform angle per image, repeated ``n_views`` times,
+      each copy rolled by an independent shift in {-1, 0, 1}² pixels: an
+      ensemble of the same size with no orbit in it.
+
+    If ensembling explains the orbit average's probe gain, ``AUG_SAME`` gains as
+    much; if invariance does, only the rotation averages gain.
+
+    Returns
+    -------
+    dict name -> (M, D) float32.
+    """
+    rng = np.random.default_rng(seed)
+    m = len(images)
+    rand = rng.uniform(0, 2 * np.pi, (m, n_views))
+    same = np.repeat(rng.uniform(0, 2 * np.pi, (m, 1)), n_views, axis=1)
+    shifts = rng.integers(-1, 2, (m, n_views, 2))
+    return {AUG_ORBIT: orbit_average_codes(entry, images, n_views, lambda f, s: progress(f / 3, s)),
+            AUG_RANDOM: orbit_average_codes(entry, images, progress=lambda f, s: progress((1 + f) / 3, s),
+                                            angles=rand),
+            AUG_SAME: orbit_average_codes(entry, images, progress=lambda f, s: progress((2 + f) / 3, s),
+                                          angles=same, shifts=shifts)}
 
 
 def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
@@ -236,11 +385,11 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
     y = table["label"].to_numpy()
     tr, te = _rows(table, "train"), _rows(table, "test")
     images = entry.dataset().images
-    avg = orbit_average_codes(entry, images, progress=lambda f, m: progress(0.3 * f, m))
-    feats = {"raw codes": codes.flat(), "orbit average (8 rotations)": avg}
-    df = probes.run_probes(feats, y, tr, te, "classification", probes=cfg.probes,
-                           seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train, n_test=cfg.n_test,
-                           progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m))
+    feats = {"raw codes": codes.flat(),
+             **augcnn_controls(entry, images, progress=lambda f, m: progress(0.3 * f, m))}
+    df, items = run_probes_with_items(feats, y, tr, te, "classification", probes_=cfg.probes,
+                                      seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train, n_test=cfg.n_test,
+                                      progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m))
     projs = _projections(entry, codes)
     interp = _paths(entry, codes, projs["identity"], te, cfg, metrics.image_path_stats,
                     lambda f, m: progress(0.7 + 0.2 * f, m))
@@ -250,7 +399,8 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
                 {"model": entry.id, "representation": "orbit average (8 rotations)",
                  "orbit_spread_ratio": inv["orbit_average_spread_ratio_half_step"]}]
     progress(1.0, "done")
-    return {"probes": df, "interpolation": interp, "invariance": pd.DataFrame(inv_rows)}
+    return {"probes": df, "probe_items": items, "interpolation": interp,
+            "invariance": pd.DataFrame(inv_rows)}
 
 
 EVALUATORS = {"graph_vae_qm9": evaluate_qm9, "rot_mnist_c8": evaluate_rotmnist,
@@ -297,7 +447,10 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
     out.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         df.to_csv(out / f"{name}.csv", index=False, float_format="%.6g")
-    settings = {"model": entry.id, "command": command, "config": asdict(cfg), "git_commit": commit,
+    action = entry.latent_action
+    settings = {"model": entry.id, "command": command, "config": asdict(cfg),
+                "action": {"type": type(action).__name__, "code_shape": list(action.code_shape)},
+                "git_commit": commit,
                 "weights_sha256": entry.weights_sha256, "n_samples": int(len(entry.dataset().table)),
                 "wall_time_s": round(time.time() - t0, 1)}
     (out / "settings.json").write_text(json.dumps(settings, indent=2))

@@ -175,3 +175,92 @@ def image_path_stats(decoded: list) -> dict[str, float]:
     return {"confidence_mean": float(conf.mean()), "confidence_min": float(conf.min()),
             "pixel_change_mean": float(change.mean()), "pixel_change_max": float(change.max()),
             "prediction_changes": float((np.diff(preds) != 0).sum())}
+
+
+# ---------------------------------------------------------------- adversarial pairs
+
+def _nearest_pairs(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``k`` nearest other rows (Euclidean) as index pairs ``(i, j)``, ``i != j``."""
+    from sklearn.neighbors import NearestNeighbors
+
+    kk = min(k + 1, len(x))
+    _, idx = NearestNeighbors(n_neighbors=kk).fit(x).kneighbors(x)
+    a = np.repeat(np.arange(len(x)), kk)
+    b = idx.reshape(-1)
+    keep = a != b
+    return a[keep], b[keep]
+
+
+def adversarial_distortion(projection, codes: LatentCodes, n_neighbours: int = 5, max_codes: int = 5000,
+                           n_random: int = 2000, seed: int = 0, tol: float = CONFUSION_TOL) -> dict[str, float]:
+    """Distance ratios on pairs *searched* to break the projection, next to random pairs.
+
+    Random pairs almost never contain near-collisions (two distinct orbits
+    sent to nearly the same point), so :func:`pair_distortion` cannot tell a
+    lossy projection from a bi-Lipschitz one. Here the candidate pairs are
+
+    * each code's ``n_neighbours`` nearest neighbours *in projected space*
+      (small ``||s(z_i) - s(z_j)||``: the lower Lipschitz bound is attacked
+      where collisions would be), and
+    * each code's nearest neighbours in the raw flattened space (small raw,
+      hence small quotient distance: the upper bound is attacked),
+
+    plus ``n_random`` random pairs. Pairs on the same orbit (quotient distance
+    at most ``tol`` times the median random quotient distance) are dropped.
+
+    Parameters
+    ----------
+    projection : a fitted invariant projection.
+    codes : LatentCodes (M, ...); at most ``max_codes`` of them (a seeded
+        random subset) are searched.
+    n_neighbours : neighbours per code in each search.
+    n_random : random pairs added for the reference band.
+    seed : seed of the subset and of the random pairs.
+    tol : same-orbit tolerance, relative.
+
+    Returns
+    -------
+    dict with ``adv_ratio_min`` / ``adv_ratio_max`` (worst ratios
+    ``||s(z_i) - s(z_j)|| / d([z_i], [z_j])`` found over all candidate
+    pairs), ``adv_distortion`` = their quotient (scale-free: an isometry up to
+    scale gives 1, a bi-Lipschitz map a moderate number, a map that merges
+    distinct orbits a huge or infinite one), ``rand_distortion`` (the same on
+    the random pairs alone), ``adv_worst_i`` / ``adv_worst_j`` (row indices in
+    ``codes`` of the pair with the smallest ratio) and ``adv_n_pairs``.
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 3 codes.
+    """
+    m = len(codes)
+    if m < 3:
+        raise ValueError("need at least 3 codes")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(m, min(m, max_codes), replace=False))
+    sub = codes[rows]
+    z = sub.values.astype(np.float64)
+    s_all = np.asarray(projection.transform(sub), dtype=np.float64)
+    nb = min(n_neighbours, len(rows) - 1)
+    a1, b1 = _nearest_pairs(s_all, nb)
+    a2, b2 = _nearest_pairs(z.reshape(len(z), -1), nb)
+    ar, br = _random_pairs(len(rows), n_random, rng)
+    a = np.concatenate([a1, a2, ar])
+    b = np.concatenate([b1, b2, br])
+    kind = np.concatenate([np.zeros(len(a1) + len(a2), bool), np.ones(len(ar), bool)])
+    q = codes.action.quotient_distance(z[a], z[b])
+    s = np.linalg.norm(s_all[a] - s_all[b], axis=1)
+    ref = np.median(q[kind]) if kind.any() else np.median(q)
+    distinct = q > tol * ref
+    ratio = np.where(distinct, s / np.where(distinct, q, 1.0), np.nan)
+    if not np.isfinite(ratio).any():
+        nan = float("nan")
+        return {"adv_ratio_min": nan, "adv_ratio_max": nan, "adv_distortion": nan, "rand_distortion": nan,
+                "adv_worst_i": -1, "adv_worst_j": -1, "adv_n_pairs": 0}
+    lo_i = int(np.nanargmin(ratio))
+    lo, hi = float(ratio[lo_i]), float(np.nanmax(ratio))
+    rr = ratio[kind & distinct]
+    rand = float(rr.max() / rr.min()) if len(rr) and rr.min() > 0 else float("inf")
+    return {"adv_ratio_min": lo, "adv_ratio_max": hi, "adv_distortion": hi / lo if lo > 0 else float("inf"),
+            "rand_distortion": rand, "adv_worst_i": int(rows[a[lo_i]]), "adv_worst_j": int(rows[b[lo_i]]),
+            "adv_n_pairs": int(distinct.sum())}

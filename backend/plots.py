@@ -143,13 +143,16 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
                 hovertemplate=f"row %{{customdata}}<br>{cbar}: {cat}<extra></extra>"))
     else:
         fig.add_trace(go.Scattergl(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes", customdata=rows,
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes", customdata=rows, showlegend=False,
             hovertemplate=f"row %{{customdata}}<br>{cbar}: %{{marker.color:.4g}}<extra></extra>",
             marker=dict(**marker, color=values.astype(np.float32), colorscale="Viridis", showscale=True,
                         colorbar=dict(title=dict(text=cbar, side="right"), thickness=14))))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 30, b=10),
-                      legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.12,
-                                  x=0.0, xanchor="left"),
+    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 30, b=10 if option.categorical else 40),
+                      # categorical maps have no colour bar: the legend goes on the right;
+                      # continuous maps keep the right for the colour bar, the legend goes below
+                      legend=dict(itemsizing="constant") if option.categorical else
+                      dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.2, x=0.0,
+                           xanchor="left"),
                       xaxis_title="PC 1", yaxis_title="PC 2", uirevision="map")
     if title:
         fig.update_layout(title=title)
@@ -252,8 +255,8 @@ def path_detail(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray |
                 x=[xy[step, 0]], y=[xy[step, 1]], mode="markers", showlegend=False, legendgroup=name,
                 hovertext=[f"{name}: step {step}"], hoverinfo="text",
                 marker=dict(size=18, symbol="star", color=color, line=dict(color="black", width=1))), 1, col)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.08, x=0.0))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=40),
+                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0))
     return fig
 
 

@@ -371,7 +371,7 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
     t0 = time.time()
     last_ckpt = last_eval = time.time()
     model.train()
-    bar = tqdm(range(step, total), desc=f"train {name}", unit="step", initial=0)
+    bar = tqdm(total=total, initial=step, desc=f"train {name}", unit="step")
     stopped_early = False
     steps_this_run = 0
     while step < total:

@@ -13,6 +13,8 @@ real QM9 batches, interleaved, and the median step time of each is reported:
   folded before the broadcast) and the dense masked loss; same parameters and outputs.
 - ``symmetric``: ``GraphVAEConfig(symmetric=True)``, tied layers for symmetric pair tensors
   (one ``C x C`` channel mix per layer instead of two; a different model, see its docstring).
+- ``v2``: the model of the long run ``graph_vae_qm9_v2`` (``decoder="hybrid"``: the
+  equivariant decoder plus an MLP on the sorted codes, ``mlp_hidden=256``).
 
 Also prints evaluation throughput (encode + decode of posterior means) under
 ``torch.no_grad`` vs ``torch.inference_mode``. Timings on a shared machine are noisy:
@@ -92,7 +94,7 @@ def make_step(model, data, batch_size, rng, baseline: bool):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
         opt.step()
-        float(loss)
+        loss.detach().item()
 
     return step
 
@@ -118,7 +120,8 @@ def main(argv=None) -> int:
 
     variants = {}
     for name, cfg, baseline in (("baseline", SHIPPED, True), ("fused", SHIPPED, False),
-                                ("symmetric", {**SHIPPED, "symmetric": True}, False)):
+                                ("symmetric", {**SHIPPED, "symmetric": True}, False),
+                                ("v2", {**SHIPPED, "decoder": "hybrid", "mlp_hidden": 256}, False)):
         torch.manual_seed(0)
         model = gv.GraphVAE(gv.GraphVAEConfig(**cfg)).train()
         if baseline:

@@ -130,6 +130,7 @@ class Equivariant2to1(nn.Module):
         self.glob = nn.Linear(2 * c_in, c_out, bias=False)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        """Map ``t`` (B, n, n, C_in) to node features (B, n, C_out); equivariant: P t P^T -> P out."""
         diag = torch.diagonal(t, dim1=1, dim2=2).transpose(1, 2)  # (B, n, C)
         vec = torch.cat([diag, t.mean(2), t.mean(1)], -1)  # (B, n, 3C)
         scal = torch.cat([diag.mean(1), t.mean((1, 2))], -1)  # (B, 2C)
@@ -151,6 +152,7 @@ class Equivariant1to2(nn.Module):
         self.glob = nn.Linear(c_in, c_out, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Map ``x`` (B, n, C_in) to a pair tensor (B, n, n, C_out); equivariant: P x -> P out P^T."""
         mean = x.mean(1)  # (B, C)
         out = self.rows(x)[:, :, None, :] + self.cols(x)[:, None, :, :]
         out = out + self.glob(mean)[:, None, None, :]

@@ -57,8 +57,13 @@ def test_map_lets_a_click_select_and_keeps_title_and_legend_clear(key, categoric
     assert fig.layout.dragmode is None
     # the title is written above the chart by the page, where the toolbar cannot cover it
     assert fig.layout.title.text is None
-    # the legend sits below the plot, not over the colour bar's title
-    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    # the legend never sits over the colour bar's title: below the plot when there is a colour
+    # bar, on the right (Plotly's default place) when there is none
+    if categorical:
+        assert not any(getattr(t.marker, "showscale", False) for t in fig.data)
+    else:
+        assert fig.data[0].marker.showscale
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.y <= -0.2
     for trace in fig.data:
         assert np.asarray(trace.customdata).ndim == 1  # one row id per point
         assert trace.text is None  # no per-point strings

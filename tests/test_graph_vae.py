@@ -134,7 +134,7 @@ def test_training_resumes_and_continues_the_loss_curve(tmp_path, qm9_graphs):
     first = load_checkpoint(a / "resume_me.ckpt")
     assert first["step"] == 4 and [h["step"] for h in first["history"]] == [0, 1, 2, 3]
     assert torch.load(a / "resume_me.ckpt", weights_only=True)["step"] == 4  # plain weights-only file
-    assert main(["train", "qm9", "--resume", str(a / "resume_me.ckpt"), "--epochs", "2", "--name", "resume_me",
+    assert main(["train", "qm9", "--resume", str(a / "resume_me.ckpt"), "--epochs", "2",  # name from the checkpoint
                  "--out", str(a), "--checkpoint-dir", str(a)]) == 0
     resumed = load_checkpoint(a / "resume_me.ckpt")
     assert main(RESUME_ARGS + ["--epochs", "2", "--out", str(b), "--checkpoint-dir", str(b)]) == 0
@@ -190,3 +190,25 @@ def test_old_config_loads_old_state_dict():
     assert "symmetric" not in card["model_config"]
     model = GraphVAE(GraphVAEConfig(**card["model_config"]))
     model.load_state_dict(torch.load(root / "graph_vae_qm9.pt", weights_only=True), strict=True)
+
+
+def test_max_minutes_stops_cleanly_and_time_schedule_anneals(tmp_path):
+    from backend.__main__ import main
+    from backend.training import TrainConfig, learning_rate
+
+    args = RESUME_ARGS[:-1] + ["stopped", "--epochs", "50", "--max-minutes", "0.003", "--lr-schedule",
+                               "cosine_time", "--out", str(tmp_path), "--checkpoint-dir", str(tmp_path)]
+    assert main(args) == 0
+    sidecar = json.loads((tmp_path / "stopped.json").read_text())
+    assert sidecar["stopped_early_by_max_minutes"] and 0 < sidecar["steps"] < 200
+    state = torch.load(tmp_path / "stopped.pt", weights_only=True)
+    GraphVAE(GraphVAEConfig(**sidecar["model_config"])).load_state_dict(state, strict=True)
+    assert {"exact_reconstruction", "validity_test_codes"} <= set(sidecar["metrics_valid"])
+    cfg = TrainConfig(lr=1.0, lr_schedule="cosine_time", max_minutes=10.0)
+    assert learning_rate(0, 10**6, cfg, 0.0) == pytest.approx(1.0)
+    assert learning_rate(0, 10**6, cfg, 300.0) == pytest.approx(0.51)  # half way: 0.02 + 0.98 / 2
+    assert learning_rate(0, 10**6, cfg, 900.0) == pytest.approx(0.02)
+    with pytest.raises(ValueError):
+        learning_rate(0, 10, TrainConfig(lr_schedule="cosine_time"))
+    with pytest.raises(ValueError):
+        learning_rate(0, 10, TrainConfig(lr_schedule="bogus"))

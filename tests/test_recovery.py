@@ -236,6 +236,28 @@ def test_concurrent_first_callers_in_threads_encode_once(tmp_path):
         np.testing.assert_array_equal(r.random.values, results[0].random.values)
 
 
+def test_concurrent_callers_that_find_a_corrupt_file_move_it_once_and_encode_once(tmp_path, caplog):
+    path = tmp_path / "latents.npz"
+    original = _corrupt(path, "truncated", _codes())
+    compute = Counter(_codes(), delay=0.5)
+    with caplog.at_level("WARNING"):
+        threads = [threading.Thread(target=_encode, args=(path, compute)) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert compute.calls == 1
+    _check_quarantined(path, original, caplog)  # exactly one file moved aside, one notice
+
+
+def test_a_lone_reader_quarantines_too(tmp_path):
+    path = tmp_path / "latents.npz"
+    _corrupt(path, "not_a_zip", _codes())
+    assert cache.load_npz_or_quarantine(path, ("stored",)) is None
+    assert not path.exists() and len(cache.take_notices()) == 1
+    assert cache.load_npz_or_quarantine(path, ("stored",)) is None and not cache.take_notices()
+
+
 def test_waiting_callers_are_told_why_they_wait(tmp_path):
     path = tmp_path / "latents.npz"
     told = []

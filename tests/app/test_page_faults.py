@@ -27,7 +27,8 @@ def test_model_names_are_shown_whole_and_the_overview_counts_every_model(tiny_re
     radio = next(r for r in at.sidebar.radio if r.key == "model")
     assert len(radio.options) == len(registry.available())
     text = " ".join(m.value for m in at.markdown)
-    assert f"**{len(registry.available())} models**" in text
+    n = len(registry.available())
+    assert f"**{n} model{'s' if n != 1 else ''}**" in text
     assert "Two models" not in text
 
 

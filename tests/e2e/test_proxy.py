@@ -6,7 +6,8 @@ folders in a temporary directory, listening on a free loopback port in front of 
 session's app (``app_url``). ``deploy/nginx.conf`` is used as shipped, with only its
 placeholders (port, host name, upstream, password file) replaced. Without nginx
 (``apt-get install nginx apache2-utils``) the tests are skipped, unless
-``ELX_REQUIRE_BROWSER=1``.
+``ELX_REQUIRE_BROWSER=1``. The last test needs no nginx: Streamlit's own Host allow-list for
+its WebSocket, set through ``STREAMLIT_SERVER_ALLOWED_HOSTS``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import driver as d
-from tests.e2e.conftest import ROOT, free_port
+from tests.e2e.conftest import ROOT, free_port, start_app
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 USER, PASSWORD = "lab", "orbit-test-pw"
@@ -60,6 +61,20 @@ def _site_config(port: int, app_port: int, password_file: Path) -> str:
             .replace("server_name explorer.example.org;", "server_name 127.0.0.1 localhost;")
             .replace("127.0.0.1:8501", f"127.0.0.1:{app_port}")
             .replace("/etc/nginx/latent-explorer.htpasswd", str(password_file)))
+
+
+def _websocket_status(url: str, host: str) -> int:
+    """HTTP status of a WebSocket handshake on ``/_stcore/stream`` with this Host (101 = accepted)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", "/_stcore/stream", headers={
+            "Host": host, "Origin": f"http://{host}", "Upgrade": "websocket", "Connection": "Upgrade",
+            "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(), "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Protocol": "streamlit"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def _get(url: str, auth: bool = True, host: str | None = None) -> tuple[int, bytes]:
@@ -174,3 +189,18 @@ def test_latent_maps_page_through_the_proxy(proxy_url, browser, artifacts):
         problems = watch.problems()
         context.close()
     assert not problems, problems
+
+
+def test_streamlit_host_allow_list_from_the_environment(tmp_path):
+    """Without a proxy, ``STREAMLIT_SERVER_ALLOWED_HOSTS`` (read by Streamlit itself) refuses the
+    WebSocket of an unknown Host; unset, any Host is accepted (what the admin measured)."""
+    proc, url = start_app(tmp_path / "cache", tmp_path / "streamlit.log",
+                          {"STREAMLIT_SERVER_ALLOWED_HOSTS": "explorer.example.org localhost"})
+    port = urllib.parse.urlsplit(url).port
+    try:
+        assert _websocket_status(url, f"localhost:{port}") == 101
+        assert _websocket_status(url, f"explorer.example.org:{port}") == 101
+        assert _websocket_status(url, f"attacker.example:{port}") == 403
+    finally:
+        proc.terminate()
+        proc.wait(10)
