@@ -72,6 +72,29 @@ def mark_data(page) -> None:
                   ".js-plotly-plot')].map(g => g.data); }")
 
 
+def time_select_changes(page, watch, label: str, charts: list[int], n: int) -> tuple[list[float], list[int]]:
+    """Pick ``n`` options of the select box ``label`` in turn; per change, the time from the
+    click to the ``charts`` (indices) holding new data and the page settling, and the bytes
+    the server sent."""
+    options = d.open_options(page, label)
+    page.keyboard.press("Escape")
+    times, sent = [], []
+    for i in range(n):
+        target = options[(i + 1) % len(options)]
+        mark_data(page)
+        before = watch.ws_bytes
+        d.open_options(page, label)
+        t = time.perf_counter()
+        page.get_by_role("option").filter(has_text=target).first.click()
+        deadline = time.time() + 300
+        while not data_changed(page, charts) and time.time() < deadline:
+            time.sleep(0.02)
+        d.wait_idle(page, quiet=0.05)
+        times.append(time.perf_counter() - t)
+        sent.append(watch.ws_bytes - before)
+    return times, sent
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slider", type=int, default=50)
@@ -119,44 +142,11 @@ def main(argv=None) -> int:
             rss.append(rss_mb(proc.pid))
 
             d.open_page(page, url, "latent_maps", model="graph_vae_qm9")
-            colours = d.open_options(page, "Colour by")
-            page.keyboard.press("Escape")
-            times, sent = [], []
-            for i in range(args.colour):
-                target = colours[(i + 1) % len(colours)]
-                mark_data(page)
-                maps = [0, 1]
-                before = watch.ws_bytes
-                d.open_options(page, "Colour by")
-                t = time.perf_counter()
-                page.get_by_role("option").filter(has_text=target).first.click()
-                deadline = time.time() + 120
-                while not data_changed(page, maps) and time.time() < deadline:
-                    time.sleep(0.02)
-                d.wait_idle(page, quiet=0.05)
-                times.append(time.perf_counter() - t)
-                sent.append(watch.ws_bytes - before)
-            rows.append(summary("Latent maps: colour changed (new or used before)", times, sent))
-            rss.append(rss_mb(proc.pid))
-
-            projections = d.open_options(page, "Invariant projection")
-            page.keyboard.press("Escape")
-            times, sent = [], []
-            for i in range(args.projection):
-                target = projections[(i + 1) % len(projections)]
-                mark_data(page)
-                before = watch.ws_bytes
-                d.open_options(page, "Invariant projection")
-                t = time.perf_counter()
-                page.get_by_role("option").filter(has_text=target).first.click()
-                deadline = time.time() + 300
-                while not data_changed(page, [1]) and time.time() < deadline:
-                    time.sleep(0.02)
-                d.wait_idle(page, quiet=0.05)
-                times.append(time.perf_counter() - t)
-                sent.append(watch.ws_bytes - before)
-            rows.append(summary("Latent maps: projection changed (new or used before)", times, sent))
-            rss.append(rss_mb(proc.pid))
+            for label, charts, n in (("Colour by", [0, 1], args.colour),
+                                     ("Invariant projection", [1], args.projection)):
+                times, sent = time_select_changes(page, watch, label, charts, n)
+                rows.append(summary(f"Latent maps: '{label}' changed (new or used before)", times, sent))
+                rss.append(rss_mb(proc.pid))
             browser.close()
     finally:
         proc.terminate()

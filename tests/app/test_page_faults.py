@@ -1,22 +1,7 @@
 """AppTest checks of page-level faults a user reported (each failed before its fix); the
 interactions a browser sends are tested in ``tests/e2e``."""
 
-from streamlit.testing.v1 import AppTest
-
-from tests.conftest import ROOT
-
-APP = str(ROOT / "app.py")
-
-
-def _run(page=None, query=None):
-    at = AppTest.from_file(APP, default_timeout=240)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+from tests.app.apptest import run_app as _run
 
 
 def test_model_names_are_shown_whole_and_the_overview_counts_every_model(tiny_registry):

@@ -6,7 +6,6 @@ every check the separate per-page tests made; the interactions of one page (type
 a bad image index) and the start from a hand-made URL have tests of their own.
 """
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT

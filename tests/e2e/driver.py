@@ -179,6 +179,15 @@ def click_radio(page, label: str, option_text: str) -> None:
     wait_idle(page)
 
 
+def type_into(page, label: str, text: str) -> None:
+    """Replace the text of the input labelled ``label``, press Enter and wait for the run."""
+    box = page.get_by_label(label)
+    box.fill(text)
+    box.press("Enter")
+    time.sleep(0.3)
+    wait_idle(page)
+
+
 def goto_nav(page, title: str) -> None:
     """Click a page in the sidebar navigation."""
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()

@@ -171,16 +171,8 @@ def test_switching_projection_and_colour_redraws_the_maps(page, app_url, model):
 def test_typed_inputs_survive_page_switches_and_live_in_the_url(page, app_url):
     d.open_page(page, app_url, "interpolation", model="graph_vae_qm9")
     d.click_radio(page, "Molecule A", "SMILES")
-    box = page.get_by_label("SMILES of A")
-    box.fill("CCO")
-    box.press("Enter")
-    time.sleep(0.3)
-    d.wait_idle(page)
-    seed = page.get_by_label("Random-pair seed")
-    seed.fill("7")
-    seed.press("Enter")
-    time.sleep(0.3)
-    d.wait_idle(page)
+    d.type_into(page, "SMILES of A", "CCO")
+    d.type_into(page, "Random-pair seed", "7")
     assert "text_A=CCO" in page.url and "pair_seed=7" in page.url
     d.goto_nav(page, "Latent maps")
     d.goto_nav(page, "Interpolation")
@@ -240,16 +232,10 @@ def test_orbit_rotation_slider_rotates_the_input(page, app_url, model):
 def test_orbit_typed_relabelling_applies_good_text_and_explains_bad_text(page, app_url):
     d.open_page(page, app_url, "orbits", model="graph_vae_qm9")
     d.click_radio(page, "Relabelling shown", "typed")
-    box = page.get_by_label("Slot order (new slot i takes old slot p[i])")
-    box.fill("1 0 2 3 4 5 6 7 8")
-    box.press("Enter")
-    time.sleep(0.3)
-    d.wait_idle(page)
+    label = "Slot order (new slot i takes old slot p[i])"
+    d.type_into(page, label, "1 0 2 3 4 5 6 7 8")
     wait_for_text(page, "input, relabel 1 0 2 3 4 5 6 7 8")
-    box.fill("9223372036854775808 0 1 2 3 4 5 6 7")
-    box.press("Enter")
-    time.sleep(0.3)
-    d.wait_idle(page)
+    d.type_into(page, label, "9223372036854775808 0 1 2 3 4 5 6 7")
     alert = page.locator('[data-testid="stAlert"]').first
     alert.wait_for(timeout=10_000)
     assert "Traceback" not in page.inner_text("body")
