@@ -415,14 +415,27 @@ def mol_to_graph(mol: Chem.Mol, max_nodes: int = MAX_NODES) -> MolGraph:
     TooManyAtomsError
         For more than ``max_nodes`` heavy atoms.
     """
-    mol = normalize_mol(mol)
-    check_closed_shell_natural(mol)
-    Chem.Kekulize(mol, clearAromaticFlags=True)
+    # One pass over the atoms by index (RDKit's Python sequence wrappers around GetAtoms()
+    # cost more than the work): normalise only when there is something to normalise (an
+    # explicit hydrogen or stereo), and collect (symbol, charge) and the closed-shell flags.
     n = mol.GetNumAtoms()
-    for atom in mol.GetAtoms():
-        key = (atom.GetSymbol(), atom.GetFormalCharge())
+    atoms = [mol.GetAtomWithIdx(i) for i in range(n)]
+    stereo = any(a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED or a.GetAtomicNum() == 1
+                 for a in atoms) or any(mol.GetBondWithIdx(k).GetStereo() != Chem.BondStereo.STEREONONE
+                                        for k in range(mol.GetNumBonds()))
+    if stereo:
+        mol = normalize_mol(mol)
+        n = mol.GetNumAtoms()
+        atoms = [mol.GetAtomWithIdx(i) for i in range(n)]
+    else:
+        mol = Chem.Mol(mol)  # Kekulize below must not change the caller's molecule
+    if any(a.GetIsotope() or a.GetNumRadicalElectrons() for a in atoms):
+        check_closed_shell_natural(mol)  # raises with the specific message
+    Chem.Kekulize(mol, clearAromaticFlags=True)
+    keys = [(a.GetSymbol(), a.GetFormalCharge()) for a in (mol.GetAtomWithIdx(i) for i in range(n))]
+    for key in keys:
         if key not in _TYPE_INDEX:
-            label = atom.GetSymbol() + (f"{key[1]:+d}" if key[1] else "")
+            label = key[0] + (f"{key[1]:+d}" if key[1] else "")
             raise UnsupportedElementError(
                 f"atom {label} is not supported; the model knows {', '.join(ATOM_LABELS)}"
             )
@@ -432,9 +445,9 @@ def mol_to_graph(mol: Chem.Mol, max_nodes: int = MAX_NODES) -> MolGraph:
         )
     types = np.zeros(max_nodes, np.int8)
     bonds = np.zeros((max_nodes, max_nodes), np.int8)
-    for atom in mol.GetAtoms():
-        types[atom.GetIdx()] = _TYPE_INDEX[(atom.GetSymbol(), atom.GetFormalCharge())]
-    for bond in mol.GetBonds():
+    types[:n] = [_TYPE_INDEX[key] for key in keys]
+    for k in range(mol.GetNumBonds()):
+        bond = mol.GetBondWithIdx(k)
         i, j = bond.GetBeginAtomIdx(), bond.GetEndAtomIdx()
         order = _BOND_INDEX.get(bond.GetBondType())
         if order is None:
