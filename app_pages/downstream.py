@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages import _common
 from backend import plots
 from backend.evaluate import EVALUATORS, EvalConfig, evaluate, load_results
-from backend.report import short_commit, claims
+from backend.report import claims, implementation_checks, results_signature, short_commit
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
@@ -18,11 +18,30 @@ st.markdown(
     "results files shipped with the weights (`models/results/`, written by "
     "`python -m backend evaluate all`); nothing here is typed by hand.")
 
-table = claims()
+
+@st.cache_data(show_spinner="Computing intervals and tests for the claims ...")
+def _claims_tables(signature: tuple):
+    """Claims and implementation checks of the shipped results (recomputed when a results file changes)."""
+    return claims(), implementation_checks()
+
+
+table, checks = _claims_tables(results_signature())
 if len(table):
+    st.caption("A claim *held* only when its 95 % interval excludes no effect on the claimed side (or the stated "
+               "test gives p < 0.05); *not significant* otherwise; *did not hold* when the effect is significant "
+               "the other way; *needs rerun* where the results files lack the per-item data a paired test needs.")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"claim": st.column_config.TextColumn(width="large"),
-                                "measured": st.column_config.TextColumn(width="large")})
+                                "measured effect": st.column_config.TextColumn(width="large"),
+                                "interval or p": st.column_config.TextColumn(width="medium"),
+                                "rule": st.column_config.TextColumn(width="medium")})
+    if len(checks):
+        st.subheader("Implementation checks")
+        st.caption("Identities that hold by construction, for any weights (run also on random codes): they "
+                   "test the code, not the paper's claims, and are not counted as results. Identical maps "
+                   "are shown once.")
+        st.dataframe(checks, hide_index=True, width="stretch",
+                     column_config={"check": st.column_config.TextColumn(width="large")})
 else:
     st.info("No results files yet: run `python -m backend evaluate all`.")
 
@@ -73,6 +92,12 @@ if dist is not None:
                "distance. nn_spearman: rank correlation of each query's distances with the quotient ones; "
                "nn_knn_overlap: shared 10 nearest neighbours.")
     st.dataframe(dist, hide_index=True)
+adv = results.get("adversarial")
+if adv is not None:
+    st.caption("Searched pairs (`adversarial.csv`, from the cached codes of the same weights): each code's "
+               "nearest neighbours in projected and in raw space, where a lossy map's collisions would be. "
+               "adv_distortion: largest / smallest ratio found; rand_distortion: the same on random pairs.")
+    st.dataframe(adv, hide_index=True)
 
 interp = results.get("interpolation_summary")
 if interp is not None:

@@ -109,11 +109,13 @@ def density_figure(coords: np.ndarray, values: np.ndarray | None = None, option=
     if values is not None and len(values) != m:
         raise ValueError(f"values have {len(values)} rows, coords {m}")
     x_range, y_range = _ranges(coords)
-    frame = {"x": coords[:, 0].astype(np.float64, copy=False), "y": coords[:, 1].astype(np.float64, copy=False)}
+    # float32 maps stay float32 (no copy of 10M points); datashader bins either
+    xy = coords if coords.dtype in (np.float32, np.float64) else coords.astype(np.float64)
+    frame = {"x": xy[:, 0], "y": xy[:, 1]}
     mode = "count" if values is None or option is None else ("cat" if option.categorical else "mean")
     cats = None
     if mode == "mean":
-        frame["v"] = np.asarray(values, dtype=np.float64)
+        frame["v"] = np.asarray(values, dtype=np.float32 if np.asarray(values).dtype == np.float32 else np.float64)
     elif mode == "cat":
         codes, cats = pd.factorize(pd.Series(values), sort=True)
         frame["v"] = pd.Categorical.from_codes(codes, categories=range(len(cats)))

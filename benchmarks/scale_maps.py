@@ -76,9 +76,10 @@ def child(m: int, app_path: bool, scatter: bool, browser: bool) -> dict:
     import plotly.io as pio
 
     from backend import density, plots
-    from backend.registry import ColorOption
 
-    radius = ColorOption("radius", "norm of the code", "latent units")
+    # the app's ColorOption without importing backend.registry (which imports torch: ~300 MB of RSS)
+    radius = type("ColorOption", (), dict(key="radius", label="norm of the code", unit="latent units",
+                                          categorical=False, scale=1.0))()
     out = {"points": m, "rss_start_mb": peak_rss_mb()}
     t = time.perf_counter()
     if app_path:

@@ -49,14 +49,24 @@ def inv_coords():
     return maps.inv.coords
 
 
+@pytest.fixture()
+def slow_page(page):
+    """The shared ``page`` fixture with generous timeouts: a 1 M-code server on a busy 2-core
+    machine can take more than Playwright's default 30 s to answer a navigation."""
+    page.set_default_timeout(180_000)
+    page.set_default_navigation_timeout(180_000)
+    return page
+
+
 def _selection_csv(page) -> list[dict]:
     with page.expect_download() as info:
         page.locator('[data-testid="stDownloadButton"] button').first.click()
     return list(csv.DictReader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
 
 
-def test_million_point_map_is_a_raster_and_a_box_selects_exactly_the_rows_inside(page, synthetic_url,
+def test_million_point_map_is_a_raster_and_a_box_selects_exactly_the_rows_inside(slow_page, synthetic_url,
                                                                                  inv_coords):
+    page = slow_page
     from backend import density
 
     d.open_page(page, synthetic_url, "latent_maps", model="synthetic_codes", projection="sort",
@@ -99,7 +109,8 @@ def test_million_point_map_is_a_raster_and_a_box_selects_exactly_the_rows_inside
     d.assert_no_exception(page)
 
 
-def test_lasso_on_the_raster_selects_exactly_the_rows_inside(page, synthetic_url, inv_coords):
+def test_lasso_on_the_raster_selects_exactly_the_rows_inside(slow_page, synthetic_url, inv_coords):
+    page = slow_page
     import math
 
     from backend import density
@@ -128,7 +139,8 @@ def test_lasso_on_the_raster_selects_exactly_the_rows_inside(page, synthetic_url
     assert got == expected[:density.SELECTION_DISPLAY_CAP].tolist()
 
 
-def test_pages_without_decoder_say_so(page, synthetic_url):
+def test_pages_without_decoder_say_so(slow_page, synthetic_url):
+    page = slow_page
     for path in ("interpolation", "orbits"):
         d.open_page(page, synthetic_url, path, model="synthetic_codes")
         d.assert_no_exception(page)
