@@ -96,9 +96,12 @@ def _encoded(model_id: str, seed: int):
     return get_entry(model_id).encode_dataset(seed)
 
 
-@st.cache_data(show_spinner="Fitting PCA maps...", max_entries=16)
+@st.cache_resource(show_spinner="Fitting PCA maps...", max_entries=16)
 def get_maps(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int = 0):
-    """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection, k)."""
+    """Raw and invariant PCA maps, fitted once per (model, seeds, order, projection, k).
+
+    Kept with ``st.cache_resource`` (shared, read-only: pages never modify a ``Maps``), so a
+    rerun does not unpickle the maps (900 MB at 10 M codes with ``st.cache_data``)."""
     return views.compute_maps(_encoded(model_id, seed), order, projection, proj_seed, proj_k)
 
 

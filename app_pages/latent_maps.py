@@ -89,8 +89,9 @@ if picked:
     if shown and len(picked) > len(shown):
         st.caption(f"Drawing the first {len(shown)} of {len(picked)} selected {noun}s; the table "
                    "above lists all of them.")
-    st.caption("The selection is kept when you switch pages: Interpolation and Orbits offer it as "
-               "*map selection*.")
+    if getattr(entry, "has_decoder", True):
+        st.caption("The selection is kept when you switch pages: Interpolation and Orbits offer it as "
+                   "*map selection*.")
     if st.button("Clear selection"):
         st.session_state["map_selection"], st.session_state["map_selection_total"] = [], 0
         st.session_state["map_gen"] = gen + 1  # new chart keys: the charts forget their selection

@@ -39,14 +39,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-
-from sklearn.metrics import r2_score
 
 from backend import metrics, probes
 from backend.interpolation import linear_path, section_path
@@ -102,68 +100,6 @@ def _distortion_table(codes, specs: dict[str, object], cfg: EvalConfig, progress
         out.append({"projection": name, **d, **{f"nn_{k}": v for k, v in nn.items()}, **adv})
         progress((i + 1) / len(specs), f"distortion: {name}")
     return pd.DataFrame(out)
-
-
-def run_probes_with_items(features, y, train_rows, test_rows, task, *, probes_: tuple[str, ...],
-                          seeds: tuple[int, ...], n_train=None, n_test=None, target_names=None,
-                          target_units=None, target_scales=None,
-                          progress: Progress | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`backend.probes.run_probes` plus the per-item outcomes the paired tests need.
-
-    Same subsamples, probes and seeds as ``run_probes`` (so the first table
-    is identical to its output); the second has one row per representation,
-    probe, seed and test row: ``correct`` (0/1, classification) or
-    ``sq_err`` (regression: squared error in units of the training standard
-    deviation, averaged over targets).
-    """
-    y = np.asarray(y)
-    reg = task == "regression"
-    if reg and y.ndim == 1:
-        y = y[:, None]
-    n_t = y.shape[1] if reg else 1
-    names = tuple(target_names or [f"y{i}" for i in range(n_t)]) if reg else ("label",)
-    units = tuple(target_units or [""] * n_t) if reg else ("",)
-    scales = np.asarray(target_scales if target_scales is not None else np.ones(n_t), dtype=np.float64)
-    rows_out, items, done, total = [], [], 0, None
-    for seed in seeds:
-        feats = features(seed) if callable(features) else features
-        total = total or len(seeds) * len(feats) * len(probes_)
-        rng = np.random.default_rng(seed)
-        tr, te = probes._subsample(train_rows, n_train, rng), probes._subsample(test_rows, n_test, rng)
-        for rep, x in feats.items():
-            x = np.asarray(x, dtype=np.float64)
-            if len(x) != len(y):
-                raise ValueError(f"representation {rep!r} has {len(x)} rows, targets {len(y)}")
-            x = x.reshape(len(x), -1)
-            for kind in probes_:
-                t0 = time.perf_counter()
-                model = probes.make_probe(kind, task, seed)
-                base = dict(representation=rep, probe=kind, seed=int(seed), n_train=int(len(tr)),
-                            n_test=int(len(te)))
-                ib = pd.DataFrame({"representation": rep, "probe": kind, "seed": int(seed), "row": te})
-                if reg:
-                    mu, sd = y[tr].mean(0), y[tr].std(0)
-                    sd = np.where(sd > 0, sd, 1.0)
-                    model.fit(x[tr], (y[tr] - mu) / sd)
-                    pred = model.predict(x[te]).reshape(len(te), -1) * sd + mu
-                    secs = time.perf_counter() - t0
-                    r2 = r2_score(y[te], pred, multioutput="raw_values")
-                    mae = np.abs(pred - y[te]).mean(0) * scales
-                    for j in range(n_t):
-                        rows_out.append({**base, "target": names[j], "r2": float(r2[j]), "mae": float(mae[j]),
-                                         "unit": units[j], "fit_seconds": secs})
-                    ib["sq_err"] = (((pred - y[te]) / sd) ** 2).mean(1)
-                else:
-                    model.fit(x[tr], y[tr])
-                    ok = model.predict(x[te]) == y[te]
-                    rows_out.append({**base, "target": "label", "accuracy": float(ok.mean()),
-                                     "fit_seconds": time.perf_counter() - t0})
-                    ib["correct"] = ok.astype(np.int8)
-                items.append(ib)
-                done += 1
-                if progress is not None:
-                    progress(done / total, f"seed {seed}: {rep} / {kind}")
-    return pd.DataFrame(rows_out), pd.concat(items, ignore_index=True)
 
 
 def adversarial_table(codes, seed: int = 0, adv_codes: int = 5000, adv_neighbours: int = 5,
@@ -235,11 +171,12 @@ def evaluate_qm9(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str
     scales = tuple(HARTREE_TO_EV if p.is_energy else 1.0 for p in PROPERTIES)
     y = table[list(names)].to_numpy(np.float64)
     progress(0.0, "probes")
-    df, items = run_probes_with_items(feats, y, _rows(table, "train"), _rows(table, "test"), "regression",
-                                      probes_=cfg.probes, seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train,
+    df, items = probes.run_probes(feats, y, _rows(table, "train"), _rows(table, "test"), "regression",
+                                      probes=cfg.probes, seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train,
                                       n_test=cfg.n_test, target_names=names, target_units=units,
                                       target_scales=scales,
-                                      progress=lambda f, m: progress(0.7 * f, "probes: " + m))
+                                      progress=lambda f, m: progress(0.7 * f, "probes: " + m),
+                                      return_items=True)
     dist = _distortion_table(codes, {"raw (no projection)": _Raw(), **projs}, cfg,
                              lambda f, m: progress(0.7 + 0.1 * f, m))
     interp = _paths(entry, codes, projs["sort"], _rows(table, "test"), cfg, metrics.molecule_path_stats,
@@ -264,9 +201,10 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
     tr, te = _rows(table, "train"), _rows(table, "test")
     seeds = tuple(range(cfg.seeds))
     progress(0.0, "probes")
-    df, items = run_probes_with_items(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
-                                      probes_=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
-                                      progress=lambda f, m: progress(0.35 * f, "probes: " + m))
+    df, items = probes.run_probes(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
+                                      probes=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
+                                      progress=lambda f, m: progress(0.35 * f, "probes: " + m),
+                                      return_items=True)
     sweep = []
     for i, k in enumerate(cfg.ks):
         def feats(seed, k=k):
@@ -387,9 +325,10 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
     images = entry.dataset().images
     feats = {"raw codes": codes.flat(),
              **augcnn_controls(entry, images, progress=lambda f, m: progress(0.3 * f, m))}
-    df, items = run_probes_with_items(feats, y, tr, te, "classification", probes_=cfg.probes,
+    df, items = probes.run_probes(feats, y, tr, te, "classification", probes=cfg.probes,
                                       seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train, n_test=cfg.n_test,
-                                      progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m))
+                                      progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m),
+                                      return_items=True)
     projs = _projections(entry, codes)
     interp = _paths(entry, codes, projs["identity"], te, cfg, metrics.image_path_stats,
                     lambda f, m: progress(0.7 + 0.2 * f, m))

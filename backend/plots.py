@@ -34,6 +34,7 @@ def molecule_svg(mol, size: tuple[int, int] = (260, 200), valid: bool = True, re
         drawer = rdMolDraw2D.MolDraw2DSVG(w, h)
         opts = drawer.drawOptions()
         opts.clearBackground = False
+        opts.padding = 0.12  # keep bonds off the frame when the drawing is scaled to a column
         try:
             rdMolDraw2D.PrepareAndDrawMolecule(drawer, m, kekulize=valid)
         except Exception:  # drawing an unsanitizable graph can still fail in RDKit

@@ -84,7 +84,8 @@ def run_probes(features: FeatureSource, y: np.ndarray, train_rows: np.ndarray, t
                n_train: int | None = None, n_test: int | None = None,
                target_names: tuple[str, ...] | None = None, target_units: tuple[str, ...] | None = None,
                target_scales: tuple[float, ...] | None = None,
-               progress: Callable[[float, str], None] | None = None) -> pd.DataFrame:
+               progress: Callable[[float, str], None] | None = None,
+               return_items: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Fit every probe on every representation for every seed; one row per (rep, probe, seed, target).
 
     Parameters
@@ -105,7 +106,10 @@ def run_probes(features: FeatureSource, y: np.ndarray, train_rows: np.ndarray, t
     -------
     DataFrame with columns ``representation, probe, seed, target, n_train,
     n_test, fit_seconds`` and ``r2, mae, unit`` (regression) or ``accuracy``
-    (classification).
+    (classification). With ``return_items``, also a second DataFrame with one row per
+    representation, probe, seed and test row: ``correct`` (0/1, classification) or ``sq_err``
+    (regression: squared error in units of the training standard deviation, averaged over
+    targets), for paired tests between representations (:mod:`backend.stats`).
 
     Raises
     ------
@@ -121,7 +125,7 @@ def run_probes(features: FeatureSource, y: np.ndarray, train_rows: np.ndarray, t
     names = tuple(target_names or [f"y{i}" for i in range(n_targets)]) if reg else ("label",)
     units = tuple(target_units or [""] * n_targets) if reg else ("",)
     scales = np.asarray(target_scales if target_scales is not None else np.ones(n_targets), dtype=np.float64)
-    rows_out = []
+    rows_out, items = [], []
     total = None
     done = 0
     for seed in seeds:
@@ -140,6 +144,7 @@ def run_probes(features: FeatureSource, y: np.ndarray, train_rows: np.ndarray, t
                 model = make_probe(kind, task, seed)
                 base = dict(representation=rep, probe=kind, seed=int(seed), n_train=int(len(tr)),
                             n_test=int(len(te)))
+                item = pd.DataFrame({"representation": rep, "probe": kind, "seed": int(seed), "row": te})
                 if reg:
                     mu, sd = y[tr].mean(0), y[tr].std(0)
                     sd = np.where(sd > 0, sd, 1.0)
@@ -151,14 +156,20 @@ def run_probes(features: FeatureSource, y: np.ndarray, train_rows: np.ndarray, t
                     for j in range(n_targets):
                         rows_out.append({**base, "target": names[j], "r2": float(r2[j]),
                                          "mae": float(mae[j]), "unit": units[j], "fit_seconds": secs})
+                    item["sq_err"] = (((pred - y[te]) / sd) ** 2).mean(1)
                 else:
                     model.fit(x[tr], y[tr])
-                    acc = float((model.predict(x[te]) == y[te]).mean())
-                    rows_out.append({**base, "target": "label", "accuracy": acc,
+                    ok = model.predict(x[te]) == y[te]
+                    rows_out.append({**base, "target": "label", "accuracy": float(ok.mean()),
                                      "fit_seconds": time.perf_counter() - t0})
+                    item["correct"] = ok.astype(np.int8)
+                if return_items:
+                    items.append(item)
                 done += 1
                 if progress is not None:
                     progress(done / total, f"seed {seed}: {rep} / {kind}")
+    if return_items:
+        return pd.DataFrame(rows_out), (pd.concat(items, ignore_index=True) if items else pd.DataFrame())
     return pd.DataFrame(rows_out)
 
 

@@ -1082,6 +1082,7 @@ class SyntheticCodesEntry(ModelEntry):
     dataset_name = "synthetic codes"
     item_noun = "code"
     has_decoder = False
+    has_weights = False  # ``python -m backend check`` has no files to check
     input_action_description = "none (synthetic codes; S_n permutes the 9 slots of each code)"
     presentation_label = "Slot order of the codes"
     order_labels = {"random": "randomly permuted", "stored": "as generated"}
