@@ -17,11 +17,14 @@ ARG BASE_IMAGE=python:3.11.11-slim-bookworm
 
 # ---- base: runtime system libraries -------------------------------------------------------------
 FROM ${BASE_IMAGE} AS base
-# RDKit's drawing code links against libXrender/libXext in its PyPI wheels.
+# RDKit's drawing code links against libXrender/libXext in its PyPI wheels. A base that has them
+# already (e.g. debootstrap --include=libxrender1,libxext6) needs no Debian mirror at all.
 # hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libxrender1 libxext6 \
-    && rm -rf /var/lib/apt/lists/*
+RUN if ! dpkg -s libxrender1 libxext6 > /dev/null 2>&1; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends libxrender1 libxext6 \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONUNBUFFERED=1 \

@@ -19,3 +19,4 @@ nav = st.navigation([
     st.Page("app_pages/downstream.py", title="Downstream", icon=":material/bar_chart:"),
 ])
 nav.run()
+_common.finish_url()

@@ -184,7 +184,7 @@ def orbit(model_id: str, seed: int, order: str, projection: str, proj_seed: int,
 # transforms + PCA take about 3.5e-7 s per (code x feature): max filtering k = 4096 in 6.9 s,
 # sorted coorbits k = 1024 (8,192 features) in 5.7 s (randomized PCA above 256 features).
 K_LIMIT = {"max_filtering": 4096, "sorted_coorbits": 1024}
-SECONDS_PER_CODE_FEATURE = 4e-7
+SECONDS_PER_CODE_FEATURE = 8e-7  # measured 3.5e-7 idle; a fresh-clone user saw 36 s for 8 s estimated
 
 
 _MISSING = object()
@@ -229,30 +229,67 @@ def _init_state() -> None:
         st.session_state["_url_notes"] = notes
 
 
-def keep(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9) -> str:
-    """Make a page-level widget's value survive page switches and live in the URL.
+def kept(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9):
+    """The value a page-level widget with ``key=key`` should start from; makes it survive page
+    switches and live in the URL.
 
-    Call before creating the widget with ``key=key`` (and no ``value=``). The value
-    comes from, in order: the widget's current state, the value it had when the user
-    last left the page, the link the session started from, ``default``. Integers from
-    a link are range-checked (``lo..hi``). Returns ``key``.
+    Pass the result as the widget's ``value=`` (or ``index=`` via :func:`kept_index`) together
+    with ``key=key``. While the widget is on the page Streamlit ignores it and keeps the user's
+    value; when the widget comes back (after a page switch, or after an error hid it) it starts
+    from, in order: the value it had when it was last drawn, the link the session started from,
+    ``default``. Nothing is written to the widget's own state, so the browser and the server
+    always agree on the value shown. Integers from a link are range-checked (``lo..hi``); a
+    bad one is reported next to the widget and replaced by ``default``.
     """
     ss = st.session_state
-    kept = ss.setdefault("_kept", {})
-    if key not in ss:
-        value = kept.get(key, _MISSING)
-        if value is _MISSING:
-            raw = _snapshot_url().get(key)
-            if raw is None:
-                value = default
-            elif kind is int:
-                value, _ = _parse_int(raw, default, lo, hi)
-            else:
-                value = str(raw)
-        ss[key] = value
+    remembered = ss.setdefault("_kept", {})
+    if key in ss:
+        value = ss[key]
+    elif key in remembered:
+        value = remembered[key]
+    else:
+        raw = _snapshot_url().get(key)
+        if raw is None:
+            value = default
+        elif kind is int:
+            value, note = _parse_int(raw, default, lo, hi)
+            if note:
+                st.warning(f"`{key}` in the link: {note}; using {default}.")
+        else:
+            value = str(raw)
     ss.setdefault("_page_keys", set()).add(key)
-    st.query_params[key] = str(ss[key])
-    return key
+    ss.setdefault("_page_keys_this_run", set()).add(key)
+    _set_url(key, value)
+    return value
+
+
+def kept_index(key: str, options: list, default) -> int:
+    """:func:`kept` for a radio or select box: the index of the option to start from. A value
+    that is not among ``options`` (a stale choice, a hand-edited link) falls back to
+    ``default`` (or the first option), and the widget's stale state is dropped."""
+    value = kept(key, default)
+    if value not in options:
+        if key in st.session_state:
+            del st.session_state[key]
+        value = default if default in options else options[0]
+        st.session_state["_kept"][key] = value
+        _set_url(key, value)
+    return options.index(value)
+
+
+def _set_url(key: str, value) -> None:
+    """Write one URL parameter, only when it changes (each write can add a browser history
+    entry, and the Back button should undo a change, not a rerun)."""
+    if st.query_params.get(key) != str(value):
+        st.query_params[key] = str(value)
+
+
+def finish_url() -> None:
+    """After the page ran: drop URL parameters of other pages (call at the end of ``app.py``)."""
+    keep = set(DEFAULTS) | st.session_state.get("_page_keys_this_run", set())
+    for key in list(st.query_params):
+        if key not in keep:
+            del st.query_params[key]
 
 
 def _remember_page_state() -> None:
@@ -276,6 +313,18 @@ def expected_fit_seconds(projection_key: str, k: int, n_codes: int, code_shape: 
     return SECONDS_PER_CODE_FEATURE * n_codes * features
 
 
+def _replaced_from_link(key: str, replacement, allowed) -> None:
+    """Note, for the sidebar, that a value a shared link gave for ``key`` is not valid here (a
+    value that is merely not offered by the newly chosen model is replaced without a note)."""
+    if st.session_state.get("_sidebar_drawn"):  # only the link the session started from
+        return
+    given = _snapshot_url().get(key)
+    if given is not None and given == st.session_state.get(key) and given not in allowed:
+        notes = st.session_state.setdefault("_url_notes", [])
+        notes.append(f"`{key}` in the link: ignored {given!r}, not one of {', '.join(map(str, allowed))}; "
+                     f"using {replacement!r}.")
+
+
 def sidebar() -> Selection:
     """Draw the shared sidebar once (called by ``app.py``) and mirror it to the URL."""
     _init_state()
@@ -285,10 +334,12 @@ def sidebar() -> Selection:
         st.error("No model can be loaded:\n\n" + "\n".join(f"* {r}" for r in missing.values()))
         st.stop()
     if st.session_state["model"] not in models:
+        _replaced_from_link("model", models[0], models)
         st.session_state["model"] = models[0]
     if read_only():  # fixed seeds (the widgets below are disabled)
         st.session_state["order_seed"] = st.session_state["proj_seed"] = 0
     if st.session_state["order"] not in NODE_ORDERS:
+        _replaced_from_link("order", DEFAULTS["order"], NODE_ORDERS)
         st.session_state["order"] = DEFAULTS["order"]
     with st.sidebar:
         st.header("Model & projection")
@@ -305,12 +356,25 @@ def sidebar() -> Selection:
             st.stop()
         keys = [s.key for s in specs]
         if st.session_state["projection"] not in keys:
+            _replaced_from_link("projection", keys[0], keys)
             st.session_state["projection"] = keys[0]
         st.selectbox("Invariant projection", keys, key="projection",
                      format_func=lambda k: next(s.label for s in specs if s.key == k),
                      help="\n".join(f"- **{s.label}**: {s.description}" for s in specs))
-        st.radio(entry.presentation_label, NODE_ORDERS, key="order", horizontal=True,
+        # one radio per model: its options read differently per model ("random node order",
+        # "rotated again"), and a radio whose labels change under one key showed no option
+        # selected in the browser; the shared choice lives in ``order``
+        order_key = f"order_{entry.id}"
+        if st.session_state.get(order_key, st.session_state["order"]) != st.session_state["order"]:
+            del st.session_state[order_key]  # changed under another model: start from the shared one
+
+        def _order_changed(k=order_key):
+            st.session_state["order"] = st.session_state[k]
+
+        st.radio(entry.presentation_label, NODE_ORDERS, key=order_key, horizontal=True,
+                 index=NODE_ORDERS.index(st.session_state["order"]), on_change=_order_changed,
                  format_func=lambda k: entry.order_labels.get(k, k), help=entry.order_help)
+
         st.number_input("Presentation seed", min_value=0, max_value=10_000, step=1, key="order_seed",
                         help="Seed of the random node orders / extra rotations.", disabled=read_only())
         st.number_input("Projection seed", min_value=0, max_value=10_000, step=1, key="proj_seed",
@@ -333,23 +397,25 @@ def sidebar() -> Selection:
             except Exception:  # no estimate without the data; the fit still runs
                 secs = None
             if secs is not None:
-                msg = (f"Expected fit time with k = {k_eff}: about {max(secs, 1):.0f} s on an idle 2-core "
-                       "machine (first use of this setting; then cached).")
+                msg = (f"Expected fit time with k = {k_eff}: about {max(secs, 1):.0f} s on a 2-core "
+                       "machine, up to 2-4 times longer when it is busy (first use of this setting; "
+                       "then cached).")
                 (st.warning if secs > 20 else st.caption)(msg)
         color_keys = [c.key for c in colors]
         if st.session_state["color"] not in color_keys:
+            _replaced_from_link("color", color_keys[0], color_keys)
             st.session_state["color"] = color_keys[0]
         st.selectbox("Colour by", color_keys, key="color",
                      format_func=lambda k: next(f"{c.label} [{c.unit}]" for c in colors if c.key == k))
         if entry.validity_note:
             st.caption(f"Validity: {entry.validity_note}.")
+        st.session_state["_sidebar_drawn"] = True
         for note in st.session_state.pop("_url_notes", []):
             st.warning(note)
     sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
-    for key in list(st.query_params):
-        if key not in DEFAULTS:
-            del st.query_params[key]  # page-level keys are re-added by the page through keep()
-    st.query_params.update({k: str(v) for k, v in sel.__dict__.items()})
+    st.session_state["_page_keys_this_run"] = set()
+    for key, value in sel.__dict__.items():
+        _set_url(key, value)
     return sel
 
 
@@ -362,6 +428,22 @@ def current() -> Selection:
 def color_option(entry, key: str):
     """The entry's colour option with this key."""
     return next(c for c in entry.color_options() if c.key == key)
+
+
+def map_selection(model_id: str) -> tuple[list[int], int]:
+    """Rows selected on a map of ``model_id`` (first ones only for very large selections) and
+    the total count; empty when the selection was made on another model's map."""
+    stored = st.session_state.get("map_selection")
+    if not isinstance(stored, dict) or stored.get("model") != model_id:
+        return [], 0
+    return list(stored["rows"]), int(stored["total"])
+
+
+def set_map_selection(model_id: str, rows, total: int | None = None) -> None:
+    """Remember a map selection together with the model whose map it was made on."""
+    rows = [int(r) for r in rows]
+    st.session_state["map_selection"] = {"model": model_id, "rows": rows,
+                                         "total": len(rows) if total is None else int(total)}
 
 
 def svg(markup: str, caption: str | None = None) -> None:
@@ -401,10 +483,16 @@ def invariance_text(maps) -> str:
     if not (maps.typical_distance > 0):
         return ""
     verdict = yes_no(maps.measured_invariant)
-    return (f"Measured: re-presenting every input moves it on this map's features by "
+    text = (f"Measured: re-presenting every input moves it on this map's features by "
             f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * maps.invariance_rel_max:.2g} % "
             f"(max) of the typical distance between two different inputs "
-            f"({maps.typical_distance:.3g}); invariant as measured (median ≤ 5 %): {verdict}.")
+            f"({maps.typical_distance:.3g}); invariant as measured for a typical input "
+            f"(median ≤ 5 %): {verdict}.")
+    if maps.measured_invariant and maps.invariance_rel_max > 0.5:
+        text += (" Some inputs move far nonetheless (see the max): where the encoder is only "
+                 "approximately equivariant (rotations off the pixel grid) or near a tie of the "
+                 "projection (e.g. two equally good alignments), so check single inputs on the Orbits page.")
+    return text
 
 
 def load_failure_message(entry, exc: BaseException) -> str:

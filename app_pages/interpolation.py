@@ -9,7 +9,7 @@ sel, entry, encoded, maps, spec = _common.page_data("Interpolation")
 if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, no decoder
     st.info(f"Interpolation needs a model with inputs and a decoder; {entry.label} has neither."); st.stop()
 table = encoded.table
-picked = st.session_state.get("map_selection", [])
+picked, _ = _common.map_selection(sel.model)
 
 st.markdown(
     f"Pick two {entry.item_noun}s. The **raw path** is the straight line between their codes as "
@@ -17,8 +17,8 @@ st.markdown(
     f"the **invariant path** is the straight line between their {spec.label.lower()} "
     f"representatives, aligned to each other (a quotient geodesic). {_common.tag_badges(maps)}")
 
-st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, step=1,
-                key=_common.keep("pair_seed", 0, int, 0, 1_000_000))
+st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, step=1, key="pair_seed",
+                value=_common.kept("pair_seed", 0, int, 0, 1_000_000))
 rand_a, rand_b = views.random_pair(len(table), int(st.session_state["pair_seed"]))
 ends = []
 cols = st.columns(2)
@@ -26,13 +26,11 @@ for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", 
     with col:
         typed = entry.search_label
         sources = ["random"] + ([typed] if typed else []) + (["map selection"] if len(picked) > pick_idx else [])
-        src_key = _common.keep(f"src_{name}", "random")
-        if st.session_state[src_key] not in sources:
-            st.session_state[src_key] = "random"
-        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True, key=src_key)
+        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True,
+                          key=f"src_{name}", index=_common.kept_index(f"src_{name}", sources, "random"))
         if typed and source == typed:
-            text = st.text_input(f"{typed} of {name}",
-                                 key=_common.keep(f"text_{name}", entry.search_defaults[pick_idx]))
+            text = st.text_input(f"{typed} of {name}", key=f"text_{name}",
+                                 value=_common.kept(f"text_{name}", entry.search_defaults[pick_idx]))
             key = ("text", text)
         elif source == "map selection":
             key = ("row", int(picked[pick_idx]))
@@ -50,7 +48,7 @@ if any(e is None for e in ends):
     st.info("Fix the input above to see the interpolation.")
     st.stop()
 
-steps = st.slider("Number of steps", 3, 21, key=_common.keep("n_steps", 9, int, 3, 21))
+steps = st.slider("Number of steps", 3, 21, key="n_steps", value=_common.kept("n_steps", 9, int, 3, 21))
 result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, ends[0], ends[1], steps)
 decodable = result.inv_decoded is not None
@@ -78,10 +76,11 @@ def step_drawings(decoded: list, constrained: list | None, step: int) -> None:
 def step_view() -> None:
     """The step slider and what depends on it; reruns alone, so the maps below are neither
     rebuilt nor re-sent when the slider moves."""
-    key = _common.keep("step", steps // 2, int, 0, 20)
-    if st.session_state[key] > steps - 1:
-        st.session_state[key] = steps - 1
-    step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, key=key)
+    start = _common.kept("step", steps // 2, int, 0, 20)
+    if start > steps - 1:  # fewer steps than before: start from the last one
+        st.session_state.pop("step", None)
+        start = steps - 1
+    step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, key="step", value=start)
     left, right = st.columns(2)
     with left:
         st.subheader("Raw path (straight line in Z)")

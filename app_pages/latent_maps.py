@@ -22,17 +22,17 @@ def _on_select(which: str) -> None:
     selection = (event or {}).get("selection", {}) if event else {}
     if density.use_density(len(table)):  # a raster: the box / lasso in PC units -> all rows inside
         rows = density.rows_in_selection((maps.raw if which == "raw" else maps.inv).coords, selection)
-        st.session_state["map_selection_total"] = len(rows)
-        st.session_state["map_selection"] = rows[:density.SELECTION_DISPLAY_CAP].tolist()
+        _common.set_map_selection(sel.model, rows[:density.SELECTION_DISPLAY_CAP], len(rows))
     else:
-        st.session_state["map_selection"] = views.selected_rows(selection.get("points", []))
-        st.session_state["map_selection_total"] = len(st.session_state["map_selection"])
+        _common.set_map_selection(sel.model, views.selected_rows(selection.get("points", [])))
 
 
 gen = st.session_state.get("map_gen", 0)
 for col, which in zip(st.columns(2), ("raw", "inv")):
     with col:
-        st.markdown(f"**{_common.map_title(maps, spec, which)}**")
+        # a fixed-height title row keeps both maps aligned when one title wraps to two lines
+        st.markdown(f'<div style="min-height:3.2em"><b>{_common.map_title(maps, spec, which)}</b></div>',
+                    unsafe_allow_html=True)
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
@@ -47,10 +47,10 @@ else:
                "select* in the chart's toolbar and draw. Hover shows the row and the colour value.")
 if maps.projected.shape[1] == 1:
     st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
-            "points lie on PC 1 and the '100 % of the variance' is that one feature.")
+            "points lie on PC 1 (PC 2 is 0), so the map holds no more than a histogram would.")
 
-picked = st.session_state.get("map_selection", [])
-total = max(st.session_state.get("map_selection_total", 0), len(picked))
+picked, total = _common.map_selection(sel.model)
+total = max(total, len(picked))
 if picked:
     st.subheader(f"Selection: {total:,} {noun}(s)")
     if total > len(picked):
@@ -58,13 +58,10 @@ if picked:
                    "(ascending rows).")
     st.plotly_chart(plots.selection_overview(maps.raw.coords, maps.inv.coords, picked),
                     width="stretch", key="selection_overview")
-    cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, option.key, "split")
-                              if c in table))
-    shown_table = table.iloc[picked][cols].copy()
-    shown_table.insert(0, "row", picked)
-    st.dataframe(shown_table, hide_index=True, key="selection_table")
+    cols = list(dict.fromkeys(c for c in (entry.id_col, entry.hover_label_col, "split") if c in table))
+    st.dataframe(views.selection_table(table, picked, cols, option), hide_index=True, key="selection_table")
     st.download_button("Download the selection (CSV: rows, ids, colour, both maps' coordinates)",
-                       views.selection_csv(table, picked, cols, maps), file_name="selection.csv",
+                       views.selection_csv(table, picked, cols, maps, option), file_name="selection.csv",
                        mime="text/csv", key="selection_csv", on_click="ignore")
     shown = picked[:6] if getattr(entry, "has_decoder", True) else []  # synthetic codes: no decoder
     codes = encoded.codes(sel.order)[shown]
@@ -93,7 +90,7 @@ if picked:
         st.caption("The selection is kept when you switch pages: Interpolation and Orbits offer it as "
                    "*map selection*.")
     if st.button("Clear selection"):
-        st.session_state["map_selection"], st.session_state["map_selection_total"] = [], 0
+        _common.set_map_selection(sel.model, [])
         st.session_state["map_gen"] = gen + 1  # new chart keys: the charts forget their selection
         st.rerun()
 if entry.validity_note:

@@ -11,25 +11,28 @@ if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, 
     st.info(f"The orbit view needs a model with inputs and a decoder; {entry.label} has neither."); st.stop()
 table = encoded.table
 noun = entry.item_noun
-picked = st.session_state.get("map_selection", [])
+picked, _ = _common.map_selection(sel.model)
 
+if maps.trivial_action:
+    second = ("the right-hand map shows the same codes again (this model has no latent group action), "
+              "so the copies spread there too: invariance can only come from the input side")
+else:
+    second = f"on the invariant map of **{spec.label}** they should sit on one point"
 st.markdown(
-    f"Transform one {noun}'s **input** by group elements ({entry.input_action_description}) and "
-    f"encode each copy. On the equivariant map the copies trace the orbit (a loop or a cloud); on "
-    f"the invariant map of **{spec.label}** they should sit on one point. {_common.tag_badges(maps)}")
+    f"Transform one {noun}'s **input** ({entry.input_action_description}) and encode each copy. On "
+    f"the equivariant map the copies trace the orbit (a loop or a cloud); {second}. "
+    f"{_common.tag_badges(maps)}")
 
 c1, c2 = st.columns(2)
 with c1:
     typed = entry.search_label
     sources = ["random"] + ([typed] if typed else []) + (["map selection"] if picked else [])
-    src_key = _common.keep("orbit_src", "random")
-    if st.session_state[src_key] not in sources:
-        st.session_state[src_key] = "random"
-    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key=src_key)
+    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key="orbit_src",
+                      index=_common.kept_index("orbit_src", sources, "random"))
     if source == "map selection":
         row = int(picked[0])
     elif typed and source == typed:
-        text = st.text_input(typed, key=_common.keep("orbit_text", entry.search_defaults[0]))
+        text = st.text_input(typed, key="orbit_text", value=_common.kept("orbit_text", entry.search_defaults[0]))
         try:
             _, caption, row = views.endpoint(entry, encoded, sel.order, text=text, seed=sel.order_seed)
         except entry.text_errors as exc:
@@ -39,35 +42,35 @@ with c1:
             st.info(f"{caption}: the orbit view needs a {noun} of the data set.")
             st.stop()
     else:
-        pick_seed = st.number_input("Random pick seed", 0, 1_000_000,
-                                    key=_common.keep("orbit_seed", 0, int, 0, 1_000_000))
+        pick_seed = st.number_input("Random pick seed", 0, 1_000_000, key="orbit_seed",
+                                    value=_common.kept("orbit_seed", 0, int, 0, 1_000_000))
         row = views.random_pair(len(table), int(pick_seed))[0]
     st.caption(entry.describe_row(row)["title"])
 
 with c2:
     if entry.orbit_control == "angle":
-        n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, step=8,
-                            key=_common.keep("orbit_n", 72, int, 8, 180))
-        deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359,
-                        key=_common.keep("orbit_angle", 45, int, 0, 359))
+        n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, step=8, key="orbit_angles",
+                            value=_common.kept("orbit_angles", 72, int, 8, 180))
+        deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359, key="orbit_angle",
+                        value=_common.kept("orbit_angle", 45, int, 0, 359))
         chosen = float(np.radians(deg))
     else:
-        n_orbit = st.slider("Orbit: number of random relabellings", 8, 200,
-                            key=_common.keep("orbit_n", 60, int, 8, 200))
-        how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True,
-                       key=_common.keep("orbit_how", "random"))
+        n_orbit = st.slider("Orbit: number of random relabellings", 8, 200, key="orbit_relabellings",
+                            value=_common.kept("orbit_relabellings", 60, int, 8, 200))
+        how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True, key="orbit_how",
+                       index=_common.kept_index("orbit_how", ["random", "typed"], "random"))
         if how == "typed":
-            text = st.text_input("Slot order (new slot i takes old slot p[i])",
-                                 " ".join(map(str, np.roll(np.arange(entry.latent_action.n), 1))),
-                                 key="orbit_perm")
+            text = st.text_input("Slot order (new slot i takes old slot p[i])", key="orbit_perm",
+                                 value=_common.kept("orbit_perm", " ".join(
+                                     map(str, np.roll(np.arange(entry.latent_action.n), 1)))))
             try:
                 chosen = entry.parse_element(text)
             except ValueError as exc:
                 st.error(str(exc))
                 st.stop()
         else:
-            el_seed = st.number_input("Relabelling seed", 0, 1_000_000,
-                                      key=_common.keep("orbit_el_seed", 1, int, 0, 1_000_000))
+            el_seed = st.number_input("Relabelling seed", 0, 1_000_000, key="orbit_el_seed",
+                                      value=_common.kept("orbit_el_seed", 1, int, 0, 1_000_000))
             chosen = entry.latent_action.random_element(np.random.default_rng(int(el_seed)))
 
 elements = entry.orbit_elements(int(n_orbit), seed=sel.order_seed)

@@ -143,10 +143,17 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
                 customdata=rows[sel], marker=dict(marker, color=color),
                 hovertemplate=f"row %{{customdata}}<br>{cbar}: {cat}<extra></extra>"))
     else:
+        # the colour scale spans the 1st-99th percentile, so a few outliers (dipole moments up to
+        # 28 D) do not wash out the rest; hover shows every point's own value
+        finite = values[np.isfinite(values)]
+        lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
+        if not hi > lo:
+            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
         fig.add_trace(go.Scattergl(
             x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes", customdata=rows, showlegend=False,
             hovertemplate=f"row %{{customdata}}<br>{cbar}: %{{marker.color:.4g}}<extra></extra>",
             marker=dict(**marker, color=values.astype(np.float32), colorscale="Viridis", showscale=True,
+                        cmin=lo, cmax=hi,
                         colorbar=dict(title=dict(text=cbar, side="right"), thickness=14))))
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 30, b=10 if option.categorical else 40),
                       # categorical maps have no colour bar: the legend goes on the right;
@@ -210,18 +217,18 @@ def selection_overview(raw_xy: np.ndarray, inv_xy: np.ndarray, rows, context: in
 
 def add_path(fig: go.Figure, path_xy: np.ndarray, name: str, color: str, current: int | None = None,
              valid: np.ndarray | None = None) -> go.Figure:
-    """Overlay a path (k, 2) on a map; valid steps filled, invalid ones as crosses; the
+    """Overlay a path (k, 2) on a map (WebGL, like the map, so it is drawn above the points); valid steps filled, invalid ones as crosses; the
     slider's current step as a large star. Path markers carry ``customdata = -1 - step``
     so selections can tell them from data rows."""
     k = len(path_xy)
     symbols = None if valid is None else np.where(valid, "circle", "x")
-    fig.add_trace(go.Scatter(
+    fig.add_trace(go.Scattergl(
         x=path_xy[:, 0], y=path_xy[:, 1], mode="lines+markers", name=name,
         customdata=(-1 - np.arange(k))[:, None], hovertext=[f"{name}: step {i}" for i in range(k)],
         hoverinfo="text", line=dict(color=color, width=3),
         marker=dict(size=9, color=color, symbol=symbols, line=dict(color="white", width=1))))
     if current is not None:
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=[path_xy[current, 0]], y=[path_xy[current, 1]], mode="markers", showlegend=False,
             hoverinfo="skip", customdata=[[-1 - current]],
             marker=dict(size=20, symbol="star", color=color, line=dict(color="black", width=1))))
@@ -271,7 +278,7 @@ def add_orbit(fig: go.Figure, xy: np.ndarray, name: str, color: str, closed: boo
     mode = "markers" if (star or not closed) else "lines+markers"
     marker = dict(size=18 if star else 7, color=color, symbol="star" if star else "circle",
                   line=dict(color="black" if star else "white", width=1))
-    fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1], mode=mode, name=name, hoverinfo="name",
+    fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode=mode, name=name, hoverinfo="name",
                              customdata=np.full((len(xy), 1), -1), line=dict(color=color, width=2),
                              marker=marker))
     return fig

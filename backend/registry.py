@@ -705,7 +705,9 @@ class RotMNISTEntry(ModelEntry):
     family = "images"
     dataset_name = "rotated MNIST"
     item_noun = "image"
-    input_action_description = "C_N: rotating the input image by multiples of 2π/N"
+    input_action_description = ("rotating the input image (C_N: rotations by multiples of 2π/N are "
+                                "exact symmetries of the network; other angles interpolate pixels, "
+                                "so the code moves only approximately on its orbit)")
     presentation_label = "Rotation of the inputs"
     order_labels = {"random": "rotated again", "stored": "as in the data set"}
     order_help = ("as in the data set: each digit at its seeded random angle; rotated again: every "

@@ -247,24 +247,39 @@ def selected_rows(points) -> list[int]:
     return sorted(rows)
 
 
-def selection_csv(table, rows, columns, maps: Maps) -> str:
-    """CSV text of the selected rows: ``row`` (global row id), the given table ``columns``
-    and the coordinates on both maps (``raw_pc1, raw_pc2, inv_pc1, inv_pc2``).
+def selection_table(table, rows, columns, option=None, maps: Maps | None = None):
+    """The selected rows as a table: ``row`` (global row id), the given ``columns``, the colour
+    in its display unit (column ``"<key> [<unit>]"``, e.g. ``gap [eV]`` converted from the stored
+    Hartree, never the raw stored value under a bare name) and, with ``maps``, the coordinates
+    on both maps (``raw_pc1, raw_pc2, inv_pc1, inv_pc2``).
 
     Parameters
     ----------
     table : DataFrame, the data set's table (M rows).
     rows : sequence of int in ``0..M-1``.
-    columns : table columns to include.
-    maps : Maps whose coordinates are added.
+    columns : table columns to include as stored (ids, labels, split).
+    option : the colour option (``backend.registry.ColorOption``) or None.
+    maps : Maps whose coordinates are added, or None.
     """
+    from backend.plots import color_column
+
     rows = np.asarray(rows, dtype=np.int64)
-    out = table.iloc[rows][list(columns)].copy()
+    keep = [c for c in columns if option is None or c != option.key]
+    out = table.iloc[rows][keep].copy().reset_index(drop=True)
     out.insert(0, "row", rows)
-    for name, m in (("raw", maps.raw), ("inv", maps.inv)):
-        out[f"{name}_pc1"] = m.coords[rows, 0]
-        out[f"{name}_pc2"] = m.coords[rows, 1]
-    return out.to_csv(index=False)
+    if option is not None:
+        values, title = color_column(table.iloc[rows], option)
+        out[title] = values
+    if maps is not None:
+        for name, m in (("raw", maps.raw), ("inv", maps.inv)):
+            out[f"{name}_pc1"] = m.coords[rows, 0]
+            out[f"{name}_pc2"] = m.coords[rows, 1]
+    return out
+
+
+def selection_csv(table, rows, columns, maps: Maps, option=None) -> str:
+    """CSV text of :func:`selection_table` with both maps' coordinates."""
+    return selection_table(table, rows, columns, option, maps).to_csv(index=False)
 
 
 def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,

@@ -34,6 +34,12 @@ torch.set_num_threads(1)
 # One intra-op thread: on the 2-core CI machines two torch threads made the small models of the
 # tests several times slower (thread hand-off dominates); the suite is developed with one.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Featurized graphs and latent codes of the tests go to a temporary folder, not the checkout's
+# .cache/ (a user's warm cache stays as it was); set ELX_CACHE_DIR to reuse one across runs.
+if not os.environ.get("ELX_CACHE_DIR"):
+    import tempfile
+
+    os.environ["ELX_CACHE_DIR"] = tempfile.mkdtemp(prefix="elx_test_cache_")
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:

@@ -234,3 +234,33 @@ def test_loading_message_says_first_start_only_when_nothing_is_cached(tmp_path, 
     (tmp_path / "qm9_graphs_abc_subset50.npz").write_bytes(b"")
     message = entry.data_loading_message()
     assert "first start" not in message and "cache" in message
+
+
+def test_selection_table_and_csv_show_colours_in_their_display_unit():
+    from backend.registry import ColorOption
+
+    table = pd.DataFrame({"qm9_index": [5, 6, 7], "gap": [0.25, 0.30, 0.35], "split": ["test"] * 3})
+    gap = ColorOption("gap", "HOMO-LUMO gap", "eV", scale=27.211386)
+    out = views.selection_table(table, [2, 0], ["qm9_index", "gap", "split"], gap)
+    assert "gap" not in out.columns and "gap [eV]" in out.columns  # never Hartree under a bare name
+    assert np.allclose(out["gap [eV]"], [0.35 * 27.211386, 0.25 * 27.211386])
+    assert out["row"].tolist() == [2, 0] and out["qm9_index"].tolist() == [7, 5]
+
+
+def test_a_map_selection_belongs_to_the_model_it_was_made_on():
+    import importlib
+
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import streamlit as st
+
+        from app_pages import _common
+
+        _common.set_map_selection("rot_mnist_c8", [24, 30, 31])
+        st.write(repr(_common.map_selection("graph_vae_qm9")), repr(_common.map_selection("rot_mnist_c8")))
+
+    importlib.import_module("app_pages._common")
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    assert at.markdown[0].value == "([], 0) ([24, 30, 31], 3)"

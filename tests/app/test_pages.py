@@ -85,6 +85,7 @@ def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
     assert _qp(at, "order") == "random"
     warned = " ".join(w.value for w in at.sidebar.warning)
     assert "proj_seed" in warned and "order_seed" in warned and "proj_k" in warned
+    assert "`model`" in warned and "`order`" in warned and "`projection`" in warned
 
 
 def _rot_page_checks(at, page, projection):

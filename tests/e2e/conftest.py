@@ -120,14 +120,24 @@ def artifacts(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def browser_context(browser):
+    """One browser context for the session: its HTTP cache keeps the app's lazily loaded
+    JavaScript chunks, which a busy 2-core machine sometimes failed to serve in time when every
+    test started from an empty cache ("Failed to fetch dynamically imported module"). Each test
+    still gets its own page, hence its own Streamlit session."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+    yield context
+    context.close()
+
+
 @pytest.fixture()
-def page(browser, request, artifacts):
-    """A fresh browser context and page; fails the test on console errors, page errors or a
-    Streamlit exception box, and saves a screenshot at the end."""
+def page(browser_context, request, artifacts):
+    """A new page (a new Streamlit session); fails the test on console errors, page errors or
+    a Streamlit exception box, and saves a screenshot at the end."""
     from tests.e2e.driver import PageWatch
 
-    context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
-    pg = context.new_page()
+    pg = browser_context.new_page()
     watch = PageWatch(pg)
     yield pg
     name = request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
@@ -135,5 +145,5 @@ def page(browser, request, artifacts):
         pg.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
     finally:
         problems = watch.problems()
-        context.close()
+        pg.close()
     assert not problems, problems

@@ -88,7 +88,7 @@ def chart_index_by_title(page, title_start: str) -> int:
     that starts with ``title_start``."""
     return page.evaluate(
         """(t) => { const all = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')];
-        const heads = [...document.querySelectorAll('strong')].filter(e => e.innerText.startsWith(t));
+        const heads = [...document.querySelectorAll('strong, b')].filter(e => e.innerText.startsWith(t));
         if (!heads.length) return -1;
         const h = heads[0]; let best = -1;
         all.forEach((g, i) => { if (best < 0 && (h.compareDocumentPosition(g) & Node.DOCUMENT_POSITION_FOLLOWING)) best = i; });
