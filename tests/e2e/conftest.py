@@ -10,6 +10,7 @@ Screenshots go to ``$ELX_E2E_ARTIFACTS`` (default: pytest's temporary folder), n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -84,20 +85,29 @@ def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None) ->
     raise RuntimeError("streamlit did not answer its health check in 120 s")
 
 
+@contextlib.contextmanager
+def served_app(work: Path, extra_env: dict | None = None):
+    """Serve the app from ``work`` (own cache folder and log) while the block runs; afterwards
+    stop it and fail if its log holds a traceback."""
+    proc, url = start_app(work / "cache", work / "streamlit.log", extra_env)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    log = (work / "streamlit.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
+
+
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory):
     """URL of the app on the shipped weights and small data, served for the whole session."""
     _browser_or_skip()
-    work = tmp_path_factory.mktemp("e2e_app")
-    proc, url = start_app(work / "cache", work / "streamlit.log")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log = (work / "streamlit.log").read_text()
-    assert "Traceback" not in log, log[-3000:]
+    with served_app(tmp_path_factory.mktemp("e2e_app")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
 
 import numpy as np
 import pytest
 
 from tests.e2e import driver as d
-from tests.e2e.conftest import _browser_or_skip, start_app
+from tests.e2e.conftest import _browser_or_skip, served_app
 
 pytestmark = pytest.mark.slow
 M = 1_000_000
@@ -27,16 +26,8 @@ M = 1_000_000
 def synthetic_url(tmp_path_factory):
     """The app with the synthetic 1 M-code entry registered, served for this module."""
     _browser_or_skip()
-    work = tmp_path_factory.mktemp("e2e_density")
-    proc, url = start_app(work / "cache", work / "streamlit.log", {"ELX_SYNTHETIC_CODES": str(M)})
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log = (work / "streamlit.log").read_text()
-    assert "Traceback" not in log, log[-3000:]
+    with served_app(tmp_path_factory.mktemp("e2e_density"), {"ELX_SYNTHETIC_CODES": str(M)}) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
