@@ -446,13 +446,36 @@ def set_map_selection(model_id: str, rows, total: int | None = None) -> None:
                                          "total": len(rows) if total is None else int(total)}
 
 
-def svg(markup: str, caption: str | None = None) -> None:
-    """Show an SVG drawing (and a caption), scaled down to the column's width if it is wider
-    (the drawing keeps its ``viewBox``, so it scales without clipping)."""
+def _scalable(markup: str) -> str:
+    """An SVG that scales down to its column (it keeps its ``viewBox``, so nothing is clipped)."""
     head_end = markup.find(">")
     if markup.startswith("<svg") and head_end > 0 and "viewBox" in markup[:head_end]:
         markup = markup[:head_end] + ' style="max-width:100%;height:auto"' + markup[head_end:]
-    st.markdown(f'<div style="line-height:0">{markup}</div>', unsafe_allow_html=True)
+    return markup
+
+
+def figure_html(markup: str, caption: str = "") -> str:
+    """HTML of one SVG drawing with its caption (escaped), for :func:`html_row`."""
+    import html
+
+    return (f'<figure style="margin:0 0 0.5rem 0;flex:1;min-width:0"><div style="line-height:0">'
+            f'{_scalable(markup)}</div><figcaption style="font-size:0.85rem;color:rgba(49,51,63,0.6);'
+            f'margin-top:0.25rem">{html.escape(caption)}</figcaption></figure>')
+
+
+def html_row(figures: list[str], heading: str | None = None) -> None:
+    """Several drawings side by side (and a heading) as ONE page element: a slider step that
+    redraws them sends one small delta instead of one per drawing and caption."""
+    import html
+
+    head = f'<h3 style="padding-top:0.5rem">{html.escape(heading)}</h3>' if heading else ""
+    st.markdown(f'{head}<div style="display:flex;gap:0.75rem">{"".join(figures)}</div>',
+                unsafe_allow_html=True)
+
+
+def svg(markup: str, caption: str | None = None) -> None:
+    """Show an SVG drawing (and a caption), scaled down to the column's width if it is wider."""
+    st.markdown(f'<div style="line-height:0">{_scalable(markup)}</div>', unsafe_allow_html=True)
     if caption:
         st.caption(caption)
 

@@ -56,20 +56,18 @@ raw_valid = [d.valid for d in result.raw_decoded]
 inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
 
 
-def step_drawings(decoded: list, constrained: list | None, step: int) -> None:
-    """The model's own decode at ``step`` and, where the family has one, the constrained decode
-    beside it (labelled, so the constraint never hides what the model does)."""
+def step_drawings(decoded: list, constrained: list | None, step: int) -> list[str]:
+    """HTML of the model's own decode at ``step`` and, where the family has one, the constrained
+    decode beside it (labelled, so the constraint never hides what the model does)."""
     size = (320, 240) if constrained is None else (260, 200)
-    cols = st.columns(2) if constrained is not None else [st.container()]
-    with cols[0]:
-        dec = decoded[step]
-        label = "model's own decode: " if constrained is not None else ""
-        _common.svg(entry.render(dec, size), f"step {step} · {label}{entry.caption(dec)}")
+    label = "model's own decode: " if constrained is not None else ""
+    out = [_common.figure_html(entry.render(decoded[step], size),
+                               f"step {step} · {label}{entry.caption(decoded[step])}")]
     if constrained is not None:
-        with cols[1]:
-            dec = constrained[step]
-            _common.svg(entry.render(dec, size),
-                        f"step {step} · {entry.constrained_decode_label}: {entry.caption(dec)}")
+        out.append(_common.figure_html(entry.render(constrained[step], size),
+                                       f"step {step} · {entry.constrained_decode_label}: "
+                                       f"{entry.caption(constrained[step])}"))
+    return out
 
 
 @st.fragment
@@ -83,24 +81,28 @@ def step_view() -> None:
     step = st.slider("Step along the path (t = step / (steps − 1))", 0, steps - 1, key="step", value=start)
     left, right = st.columns(2)
     with left:
-        st.subheader("Raw path (straight line in Z)")
-        step_drawings(result.raw_decoded, result.raw_constrained, step)
+        _common.html_row(step_drawings(result.raw_decoded, result.raw_constrained, step),
+                         "Raw path (straight line in Z)")
     with right:
-        st.subheader(f"Invariant path ({spec.label})")
         if decodable:
-            step_drawings(result.inv_decoded, result.inv_constrained, step)
+            _common.html_row(step_drawings(result.inv_decoded, result.inv_constrained, step),
+                             f"Invariant path ({spec.label})")
         else:
             row = int(result.inv_nearest_rows[step])
-            _common.svg(entry.render_row(row, (320, 240)),
-                        f"step {step}: nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")
-            st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
-                       f"shows the nearest real {entry.item_noun} in projected space instead.")
+            _common.html_row([_common.figure_html(
+                entry.render_row(row, (320, 240)),
+                f"step {step} · nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")],
+                f"Invariant path ({spec.label})")
     paths = [("raw path", "#d62728", result.raw_on_raw_map, result.raw_on_inv_map, raw_valid),
              ("invariant path", "#ff7f0e", result.inv_on_raw_map, result.inv_on_inv_map, inv_valid)]
-    st.plotly_chart(plots.path_detail(paths, step), width="stretch", key="path_detail")
+    _common.svg(plots.path_detail_svg(paths, step),
+                "Both paths with the slider's step (star) on the two maps; crosses: invalid decodes.")
 
 
 step_view()
+if not decodable:
+    st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
+               f"shows the nearest real {entry.item_noun} in projected space instead.")
 
 m1, m2 = st.columns(2)
 for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv_on_raw_map),

@@ -268,6 +268,62 @@ def path_detail(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray |
     return fig
 
 
+def path_detail_svg(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]], step: int,
+                    size: tuple[int, int] = (340, 230)) -> str:
+    """Two small panels (equivariant map, invariant map) with the interpolation paths and the
+    current step as a star, as one SVG string.
+
+    Same content as :func:`path_detail`, drawn as plain SVG: moving the step slider then
+    updates a few kilobytes of markup instead of re-rendering a Plotly chart, which is most of
+    what a slider step costs in the browser.
+
+    Parameters
+    ----------
+    paths : list of ``(name, colour, xy_on_raw_map (k, 2), xy_on_inv_map (k, 2), valid (k,) or None)``.
+    step : int in ``0..k-1``.
+    size : (width, height) of one panel in pixels.
+    """
+    w, h = size
+    pad, top = 14, 26
+    panels = []
+    for p_i, title in enumerate(("on the equivariant map", "on the invariant map")):
+        pts = np.concatenate([np.asarray(p[2 + p_i], dtype=np.float64) for p in paths])
+        lo, hi = pts.min(0), pts.max(0)
+        span = np.where(hi - lo > 0, hi - lo, 1.0)
+
+        def px(xy, lo=lo, span=span):
+            x = pad + (np.asarray(xy)[:, 0] - lo[0]) / span[0] * (w - 2 * pad)
+            y = top + (1 - (np.asarray(xy)[:, 1] - lo[1]) / span[1]) * (h - top - pad)
+            return np.stack([x, y], 1)
+
+        body = [f'<text x="{w / 2}" y="16" text-anchor="middle" font-family="sans-serif" font-size="13" '
+                f'fill="#555">{title}</text>',
+                f'<rect x="1" y="{top - 6}" width="{w - 2}" height="{h - top + 5}" fill="none" stroke="#e5e5e5"/>']
+        for name, color, raw_xy, inv_xy, valid in paths:
+            xy = px(raw_xy if p_i == 0 else inv_xy)
+            line = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+            body.append(f'<polyline points="{line}" fill="none" stroke="{color}" stroke-width="2"/>')
+            for i, (x, y) in enumerate(xy):
+                if valid is not None and not valid[i]:
+                    body.append(f'<path d="M{x - 4:.1f},{y - 4:.1f}L{x + 4:.1f},{y + 4:.1f}M{x - 4:.1f},'
+                                f'{y + 4:.1f}L{x + 4:.1f},{y - 4:.1f}" stroke="{color}" stroke-width="2"/>')
+                else:
+                    body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{color}"/>')
+            x, y = xy[step]
+            star = " ".join(f"{x + r * np.sin(a):.1f},{y - r * np.cos(a):.1f}"
+                            for a, r in zip(np.arange(10) * np.pi / 5, [11, 4.5] * 5))
+            body.append(f'<polygon points="{star}" fill="{color}" stroke="black" stroke-width="1"/>')
+        panels.append(f'<g transform="translate({p_i * (w + 10)},0)">{"".join(body)}</g>')
+    legend = "".join(
+        f'<g transform="translate({10 + 170 * i},{h + 14})"><line x1="0" y1="0" x2="22" y2="0" '
+        f'stroke="{c}" stroke-width="3"/><text x="28" y="4" font-family="sans-serif" font-size="12" '
+        f'fill="#333">{html.escape(n)}</text></g>' for i, (n, c, *_rest) in enumerate(paths))
+    total_w, total_h = 2 * w + 10, h + 24
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+            f'viewBox="0 0 {total_w} {total_h}"><rect width="{total_w}" height="{total_h}" fill="white"/>'
+            f'{"".join(panels)}{legend}</svg>')
+
+
 def add_orbit(fig: go.Figure, xy: np.ndarray, name: str, color: str, closed: bool = False,
               star: bool = False) -> go.Figure:
     """Overlay an orbit (G, 2) on a map: markers, joined in order (and closed) when ``closed``;

@@ -57,6 +57,21 @@ def summary(name: str, times: list[float], sent: list[int]) -> str:
             f"{t.max():.0f} | {np.median(b):.3f} | {b.max():.3f} |")
 
 
+STEP_WATCH = """(target) => {
+    window._elxT0 = null; window._elxT1 = null;
+    document.addEventListener('keydown', () => { if (window._elxT0 === null) window._elxT0 = performance.now(); },
+                              {once: true, capture: true});
+    const seen = () => [...document.querySelectorAll('figcaption')].some(f => f.textContent.startsWith(target));
+    const obs = new MutationObserver(() => {
+        if (window._elxT1 === null && window._elxT0 !== null && seen()) {
+            obs.disconnect();
+            requestAnimationFrame(() => { window._elxT1 = performance.now(); });
+        }
+    });
+    obs.observe(document.body, {childList: true, subtree: true, characterData: true});
+}"""
+
+
 def data_changed(page, charts: list[int]) -> bool:
     return page.evaluate("(cs) => cs.every(i => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
                          ".js-plotly-plot')[i].data !== window._elxData[i])", charts)
@@ -133,12 +148,13 @@ def main(argv=None) -> int:
                 key, step = ("ArrowRight", step + 1) if (i // 4) % 2 == 0 else ("ArrowLeft", step - 1)
                 before = watch.ws_bytes
                 slider.focus()
-                t = time.perf_counter()
+                # timed inside the browser: from the keydown event to the next animation frame
+                # after the new step's caption is in the DOM (a MutationObserver; Playwright's own
+                # text polling over this large page would add its scan time to the figure)
+                page.evaluate(STEP_WATCH, f"step {step} · ")
                 page.keyboard.press(key)
-                # drawn: the new step's drawings and caption are in the page (Playwright polls on
-                # animation frames); the small path figure comes in the same fragment delta
-                page.get_by_text(f"step {step} · ").first.wait_for(timeout=60_000)
-                times.append(time.perf_counter() - t)
+                page.wait_for_function("() => window._elxT1 !== null", timeout=60_000)
+                times.append(page.evaluate("() => (window._elxT1 - window._elxT0) / 1000"))
                 d.wait_idle(page, quiet=0.05)  # settle before the next press (not timed)
                 sent.append(watch.ws_bytes - before)
             rows.append(summary("Interpolation: step slider moved (key press)", times, sent))
