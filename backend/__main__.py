@@ -80,6 +80,9 @@ def check_models(model_ids: list[str] | None = None, out=None) -> int:
         if not getattr(entry, "has_weights", True):  # e.g. synthetic codes: nothing to check
             print(f"ok {model_id} (no weights: {type(entry).__name__})", file=out)
             continue
+        if (not model_ids and model_id in registry.OPTIONAL_MODELS and not entry.weights_path.exists()
+                and not entry.sidecar_path.exists()):
+            continue  # an optional extra model this weights folder does not have
         entry.__dict__.pop("sidecar", None)  # read the file as it is now, not a cached copy
         try:
             card = entry.sidecar

@@ -1179,9 +1179,10 @@ class SyntheticCodesEntry(ModelEntry):
 MODELS: dict[str, ModelEntry] = {e.id: e for e in (QM9GraphVAEEntry(), RotMNISTEntry(), AugCNNEntry())}
 # The longer-trained graph VAE (hybrid decoder, d = 1) of the reconstruction work, listed once its
 # weights are there; the shipped results and claims are still those of ``graph_vae_qm9``.
-if (weights_dir() / "graph_vae_qm9_v2.pt").exists():
-    MODELS["graph_vae_qm9_v2"] = QM9GraphVAEEntry(
-        "graph_vae_qm9_v2", "Graph VAE v2 · QM9 (hybrid decoder; not yet in the Results)")
+#: models listed only where their files are (no "unavailable" warning when a folder lacks them)
+OPTIONAL_MODELS = ("graph_vae_qm9_v2",)
+MODELS["graph_vae_qm9_v2"] = QM9GraphVAEEntry(
+    "graph_vae_qm9_v2", "Graph VAE v2 · QM9 (hybrid decoder; not yet in the Results)")
 if os.environ.get("ELX_SYNTHETIC_CODES", "").strip():  # maps of millions of codes, no model
     MODELS["synthetic_codes"] = SyntheticCodesEntry(int(float(os.environ["ELX_SYNTHETIC_CODES"])))
 
@@ -1201,6 +1202,8 @@ def unavailable() -> dict[str, str]:
     """
     out = {}
     for model_id, entry in MODELS.items():
+        if model_id in OPTIONAL_MODELS and not entry.weights_path.exists() and not entry.sidecar_path.exists():
+            continue  # an optional extra model that this weights folder simply does not have
         try:
             entry._check_files()  # a sidecar cached from another weights folder does not count
             entry.sidecar
@@ -1220,7 +1223,8 @@ def available() -> list[str]:
         Possibly empty (no weights at all).
     """
     missing = unavailable()
-    return [m for m in MODELS if m not in missing]
+    return [m for m, e in MODELS.items() if m not in missing
+            and not (m in OPTIONAL_MODELS and not e.weights_path.exists())]
 
 
 def get(model_id: str) -> ModelEntry:
