@@ -17,7 +17,6 @@ featurizes all of QM9 (1-2 min) and caches it in ``.cache/``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections import Counter
@@ -31,17 +30,17 @@ sys.path.insert(0, str(ROOT))
 
 from backend.data.qm9 import graph_to_molecule, load_qm9_graphs  # noqa: E402
 from backend.decoding import constrained_decode_logits, log_likelihood  # noqa: E402
-from backend.training import WEIGHTS_DIR, graph_tensors  # noqa: E402
-from models.graph_vae import GraphVAE, GraphVAEConfig  # noqa: E402
+from backend.training import graph_tensors  # noqa: E402
+from models.graph_vae import GraphVAE  # noqa: E402
 
 
 def load_model(name: str) -> tuple[GraphVAE, dict]:
-    """The shipped graph VAE (strict, ``weights_only=True``) and its sidecar."""
-    sidecar = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
-    model = GraphVAE(GraphVAEConfig(**sidecar["model_config"]))
-    model.load_state_dict(torch.load(WEIGHTS_DIR / f"{name}.pt", map_location="cpu",
-                                     weights_only=True), strict=True)
-    return model.eval(), sidecar
+    """The registry's graph VAE ``name`` (its one loading recipe: strict, ``weights_only=True``)
+    and its sidecar."""
+    from backend import registry
+
+    entry = registry.get(name)
+    return entry.model(), entry.sidecar
 
 
 def main(argv=None) -> None:

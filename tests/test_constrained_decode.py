@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 
 import numpy as np
@@ -246,16 +245,14 @@ def test_bad_logits_raise_value_error():
 
 
 def test_shipped_model_decodes_valid_molecules():
+    from backend import registry
     from backend.registry import DEFAULT_WEIGHTS_DIR
-    from models.graph_vae import GraphVAE, GraphVAEConfig
 
-    sidecar = DEFAULT_WEIGHTS_DIR / "graph_vae_qm9.json"
-    if not sidecar.exists():
+    if not (DEFAULT_WEIGHTS_DIR / "graph_vae_qm9.json").exists():
         pytest.skip("shipped weights not present")
-    model = GraphVAE(GraphVAEConfig(**json.loads(sidecar.read_text())["model_config"]))
-    model.load_state_dict(torch.load(DEFAULT_WEIGHTS_DIR / "graph_vae_qm9.pt", map_location="cpu",
-                                     weights_only=True), strict=True)
-    model.eval()
+    entry = registry.get("graph_vae_qm9")
+    entry.reset()
+    model = entry.model()  # the registry's loader: strict, weights_only=True
     z = torch.randn(6, model.config.n_nodes, model.config.latent_dim,
                     generator=torch.Generator().manual_seed(0))
     results = constrained_decode(model, z)
