@@ -235,45 +235,12 @@ def add_path(fig: go.Figure, path_xy: np.ndarray, name: str, color: str, current
     return fig
 
 
-def path_detail(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]], step: int,
-                height: int = 300) -> go.Figure:
-    """Small two-panel figure of interpolation paths with the current step as a star.
-
-    Drawn next to the step slider (inside a Streamlit fragment) so moving the slider
-    redraws this figure of a few dozen points and never the 130k-point maps.
-
-    Parameters
-    ----------
-    paths : list of ``(name, colour, xy_on_raw_map (k, 2), xy_on_inv_map (k, 2), valid (k,) or None)``.
-    step : int in ``0..k-1``, the slider's step.
-    """
-    from plotly.subplots import make_subplots
-
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("on the equivariant map", "on the invariant map"))
-    for name, color, raw_xy, inv_xy, valid in paths:
-        for col, xy in ((1, np.asarray(raw_xy)), (2, np.asarray(inv_xy))):
-            k = len(xy)
-            symbols = None if valid is None else np.where(valid, "circle", "x").tolist()
-            fig.add_trace(go.Scatter(
-                x=xy[:, 0], y=xy[:, 1], mode="lines+markers", name=name, legendgroup=name,
-                showlegend=col == 1, line=dict(color=color, width=2),
-                hovertext=[f"{name}: step {i}" for i in range(k)], hoverinfo="text",
-                marker=dict(size=8, color=color, symbol=symbols, line=dict(color="white", width=1))), 1, col)
-            fig.add_trace(go.Scatter(
-                x=[xy[step, 0]], y=[xy[step, 1]], mode="markers", showlegend=False, legendgroup=name,
-                hovertext=[f"{name}: step {step}"], hoverinfo="text",
-                marker=dict(size=18, symbol="star", color=color, line=dict(color="black", width=1))), 1, col)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=40),
-                      legend=dict(orientation="h", yanchor="top", y=-0.18, x=0.0))
-    return fig
-
-
 def path_detail_svg(paths: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray | None]], step: int,
                     size: tuple[int, int] = (340, 230)) -> str:
     """Two small panels (equivariant map, invariant map) with the interpolation paths and the
     current step as a star, as one SVG string.
 
-    Same content as :func:`path_detail`, drawn as plain SVG: moving the step slider then
+    Drawn as plain SVG, not as a Plotly chart: moving the step slider then
     updates a few kilobytes of markup instead of re-rendering a Plotly chart, which is most of
     what a slider step costs in the browser.
 
