@@ -142,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     p_rot = p_data.add_parser("rotmnist", help="C_N-equivariant e2cnn autoencoder-classifier on rotated MNIST")
     p_rot.add_argument("--name", default="rot_mnist_c8", help="weights file stem")
     p_rot.add_argument("--out", default=None, help="output folder (default: models/weights)")
-    _add_dataclass_args(p_rot, RotMNISTConfig, skip=("widths",))
+    _add_dataclass_args(p_rot, RotMNISTConfig, skip=("widths", "decoder_widths"))
     p_rot.add_argument("--widths", type=int, nargs=4, default=list(RotMNISTConfig().widths),
                        help="regular fields per encoder layer (default: %(default)s)")
+    p_rot.add_argument("--decoder-widths", type=int, nargs=4, default=None,
+                       help="regular fields per decoder layer (default: the encoder's widths)")
     _add_dataclass_args(p_rot, RotTrainConfig)
     p_aug = p_data.add_parser("augcnn", help="plain CNN autoencoder-classifier trained with rotation "
                                              "augmentation on rotated MNIST (use --augment 1)")
@@ -232,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         argv_list = sys.argv[1:] if argv is None else argv
         model_cfg = _pick(args, RotMNISTConfig if args.dataset == "rotmnist" else AugCNNConfig)
         model_cfg.widths = tuple(args.widths)
+        if getattr(args, "decoder_widths", None):
+            model_cfg.decoder_widths = tuple(args.decoder_widths)
         sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
                                   out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
                                   command="python -m backend " + " ".join(argv_list))

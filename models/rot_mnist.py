@@ -51,18 +51,27 @@ class RotMNISTConfig:
     widths: tuple[int, int, int, int] = (6, 12, 16, 16)  # regular fields per encoder layer
     n_classes: int = 10
     recon_weight: float = 10.0  # lambda in CE + lambda * MSE
+    # "strided": strided R2Conv downsampling (the first shipped model);
+    # "antialiased": stride-1 R2Conv + InnerBatchNorm, then e2cnn's PointwiseAvgPoolAntialiased
+    # (Gaussian blur before subsampling, Zhang 2019, "Making Convolutional Networks
+    # Shift-Invariant Again"), which makes off-grid rotations much closer to a fibre shift
+    arch: str = "strided"
+    decoder_widths: tuple[int, int, int, int] | None = None  # None: the encoder's widths
 
     def to_dict(self) -> dict:
         """Plain dict of the fields (for the JSON sidecar)."""
         d = asdict(self)
         d["widths"] = list(self.widths)
+        d["decoder_widths"] = list(self.decoder_widths) if self.decoder_widths else None
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "RotMNISTConfig":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (sidecars without ``arch`` are the strided model)."""
         d = dict(d)
         d["widths"] = tuple(d["widths"])
+        if d.get("decoder_widths"):
+            d["decoder_widths"] = tuple(d["decoder_widths"])
         return cls(**d)
 
 
@@ -94,26 +103,21 @@ class RotMNISTNet(nn.Module):
         def reg(c):
             return enn.FieldType(gs, c * [gs.regular_repr])
 
+        if cfg.arch not in ("strided", "antialiased"):
+            raise ValueError(f"arch must be 'strided' or 'antialiased', got {cfg.arch!r}")
         w1, w2, w3, w4 = cfg.widths
         self.in_type = enn.FieldType(gs, [gs.trivial_repr])
         self.latent_type = reg(cfg.latent_fields)
-        # encoder: 29 -> 29 -> 15 -> 7 -> 3 -> 1 (odd sizes, centre to centre)
-        self.encoder = enn.SequentialModule(
-            enn.R2Conv(self.in_type, reg(w1), kernel_size=5, padding=2),
-            enn.ReLU(reg(w1)),
-            enn.R2Conv(reg(w1), reg(w2), kernel_size=3, padding=1, stride=2),
-            enn.ReLU(reg(w2)),
-            enn.R2Conv(reg(w2), reg(w3), kernel_size=3, padding=0, stride=2),
-            enn.ReLU(reg(w3)),
-            enn.R2Conv(reg(w3), reg(w4), kernel_size=3, padding=0, stride=2),
-            enn.ReLU(reg(w4)),
-            enn.R2Conv(reg(w4), self.latent_type, kernel_size=3, padding=0),
-        )
+        if cfg.arch == "antialiased":
+            self.encoder = self._antialiased_encoder(enn, reg, cfg)
+        else:
+            self.encoder = self._strided_encoder(enn, reg, cfg)
         # invariant classifier: group pooling (max over the fibre) + MLP
         self.group_pool = enn.GroupPooling(self.latent_type)
         self.classifier = nn.Sequential(nn.Linear(cfg.latent_fields, 64), nn.ReLU(),
                                         nn.Linear(64, cfg.n_classes))
         # equivariant decoder: 1 -> 3 -> 7 -> 15 -> 29 -> image
+        w1, w2, w3, w4 = cfg.decoder_widths or cfg.widths
         self.decoder = enn.SequentialModule(
             enn.R2ConvTransposed(self.latent_type, reg(w4), kernel_size=3),
             enn.ReLU(reg(w4)),
@@ -124,6 +128,48 @@ class RotMNISTNet(nn.Module):
             enn.R2ConvTransposed(reg(w2), reg(w1), kernel_size=3, stride=2, padding=1),
             enn.ReLU(reg(w1)),
             enn.R2Conv(reg(w1), enn.FieldType(gs, [gs.trivial_repr]), kernel_size=5, padding=2),
+        )
+
+    def _strided_encoder(self, enn, reg, cfg):
+        """29 -> 29 -> 15 -> 7 -> 3 -> 1 with strided ``R2Conv`` (odd sizes, centre to centre)."""
+        w1, w2, w3, w4 = cfg.widths
+        return enn.SequentialModule(
+            enn.R2Conv(self.in_type, reg(w1), kernel_size=5, padding=2),
+            enn.ReLU(reg(w1)),
+            enn.R2Conv(reg(w1), reg(w2), kernel_size=3, padding=1, stride=2),
+            enn.ReLU(reg(w2)),
+            enn.R2Conv(reg(w2), reg(w3), kernel_size=3, padding=0, stride=2),
+            enn.ReLU(reg(w3)),
+            enn.R2Conv(reg(w3), reg(w4), kernel_size=3, padding=0, stride=2),
+            enn.ReLU(reg(w4)),
+            enn.R2Conv(reg(w4), self.latent_type, kernel_size=3, padding=0),
+        )
+
+    def _antialiased_encoder(self, enn, reg, cfg):
+        """29 -> 15 -> 7 -> 3 -> 1 with blur-then-subsample pooling (all sizes odd, centre to centre).
+
+        Each stage: stride-1 ``R2Conv`` + ``InnerBatchNorm`` + ``ReLU``, then
+        ``PointwiseAvgPoolAntialiased(sigma=0.66, stride=2)`` (a 5 x 5 isotropic
+        Gaussian, so 90-degree rotations stay exact); paddings 2, 1, 1 keep the centre
+        pixel on the centre pixel: 29 -> 15 -> 7 -> 3. A last 3 x 3 ``R2Conv`` maps 3 -> 1.
+        """
+        w1, w2, w3, w4 = cfg.widths
+
+        def block(cin, cout, k):
+            return [enn.R2Conv(cin, cout, kernel_size=k, padding=k // 2),
+                    enn.InnerBatchNorm(cout), enn.ReLU(cout)]
+
+        return enn.SequentialModule(
+            *block(self.in_type, reg(w1), 5),
+            *block(reg(w1), reg(w1), 3),
+            enn.PointwiseAvgPoolAntialiased(reg(w1), sigma=0.66, stride=2, padding=2),  # 29 -> 15
+            *block(reg(w1), reg(w2), 3),
+            *block(reg(w2), reg(w2), 3),
+            enn.PointwiseAvgPoolAntialiased(reg(w2), sigma=0.66, stride=2, padding=1),  # 15 -> 7
+            *block(reg(w2), reg(w3), 3),
+            enn.PointwiseAvgPoolAntialiased(reg(w3), sigma=0.66, stride=2, padding=1),  # 7 -> 3
+            *block(reg(w3), reg(w4), 3),
+            enn.R2Conv(reg(w4), self.latent_type, kernel_size=3, padding=0),  # 3 -> 1
         )
 
     # ------------------------------------------------------------------ parts
