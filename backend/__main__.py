@@ -4,7 +4,7 @@ Examples
 --------
 python -m backend train qm9 --epochs 6 --name graph_vae_qm9
 python -m backend train qm9 --limit 300 --epochs 2 --name tiny --out /tmp/w
-python -m backend train qm9 --name graph_vae_qm9_v2 --resume models/checkpoints/graph_vae_qm9_v2.ckpt --max-minutes 200
+python -m backend train qm9 --name graph_vae_qm9 --resume models/checkpoints/graph_vae_qm9.ckpt --max-minutes 200
 python -m backend train rotmnist --epochs 30 --name rot_mnist_c8
 python -m backend train augcnn --epochs 30 --augment 1 --name rot_mnist_cnn_aug
 python -m backend encode qm9

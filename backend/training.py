@@ -319,7 +319,10 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
     if train_cfg.limit:
         rows = {s: r[:train_cfg.limit] for s, r in rows.items()}
     types, bonds, tiebreak = graph_tensors(graphs, rows["train"])
-    eval_rows = rows["valid"][:train_cfg.eval_size]
+    # a seeded random sample: QM9's file order runs from small to large molecules, so the first
+    # validation rows (mean 7.8 heavy atoms against 8.8) overstated exact reconstruction (60 % vs 45 %)
+    eval_rows = np.sort(np.random.default_rng(train_cfg.split_seed).choice(
+        rows["valid"], size=min(train_cfg.eval_size, len(rows["valid"])), replace=False))
     torch.manual_seed(train_cfg.seed)
     rng = np.random.default_rng(train_cfg.seed)
     model = GraphVAE(model_cfg)

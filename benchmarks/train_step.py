@@ -13,7 +13,7 @@ real QM9 batches, interleaved, and the median step time of each is reported:
   folded before the broadcast) and the dense masked loss; same parameters and outputs.
 - ``symmetric``: ``GraphVAEConfig(symmetric=True)``, tied layers for symmetric pair tensors
   (one ``C x C`` channel mix per layer instead of two; a different model, see its docstring).
-- ``v2``: the model of the long run ``graph_vae_qm9_v2`` (``decoder="hybrid"``: the
+- ``v2``: the model of the long run ``graph_vae_qm9`` (trained as ``graph_vae_qm9_v2``) (``decoder="hybrid"``: the
   equivariant decoder plus an MLP on the sorted codes, ``mlp_hidden=256``).
 
 Also prints evaluation throughput (encode + decode of posterior means) under
