@@ -142,7 +142,7 @@ def _projections(entry, codes, seed: int = 0, k: int | None = None) -> dict[str,
 
 
 def _paths(entry, codes, proj, rows: np.ndarray, cfg: EvalConfig, stats: Callable,
-           progress: Progress) -> pd.DataFrame:
+           progress: Progress, constrained_stats: Callable | None = None) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     out = []
     for i in range(cfg.n_paths):
@@ -150,8 +150,10 @@ def _paths(entry, codes, proj, rows: np.ndarray, cfg: EvalConfig, stats: Callabl
         za, zb = codes[int(a)], codes[int(b)]
         for path_name, path in (("raw", linear_path(za, zb, cfg.steps)),
                                 ("invariant", section_path(za, zb, proj, cfg.steps))):
-            out.append({"pair": i, "row_a": int(a), "row_b": int(b), "path": path_name,
-                        **stats(entry.decode(path))})
+            row = {"pair": i, "row_a": int(a), "row_b": int(b), "path": path_name, **stats(entry.decode(path))}
+            if constrained_stats is not None:  # the most probable valid molecule at every step
+                row.update(constrained_stats(entry.decode_constrained(path)))
+            out.append(row)
         progress((i + 1) / cfg.n_paths, f"interpolation {i + 1}/{cfg.n_paths}")
     return pd.DataFrame(out)
 
@@ -180,7 +182,7 @@ def evaluate_qm9(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str
     dist = _distortion_table(codes, {"raw (no projection)": _Raw(), **projs}, cfg,
                              lambda f, m: progress(0.7 + 0.1 * f, m))
     interp = _paths(entry, codes, projs["sort"], _rows(table, "test"), cfg, metrics.molecule_path_stats,
-                    lambda f, m: progress(0.8 + 0.2 * f, m))
+                    lambda f, m: progress(0.8 + 0.2 * f, m), constrained_stats=metrics.constrained_path_stats)
     return {"probes": df, "probe_items": items, "distortion": dist, "interpolation": interp}
 
 

@@ -159,6 +159,45 @@ def molecule_path_stats(decoded: list) -> dict[str, float]:
             "tanimoto_consecutive": tanimoto_consecutive(valid)}
 
 
+def constrained_path_stats(decoded: list) -> dict[str, float]:
+    """Path statistics defined at every step, for a path decoded by the constrained (MILP) decoder.
+
+    ``decoded`` is a list of constrained decodes (``smiles``, ``valid``,
+    ``optimal``; see :func:`backend.decoding.molecule.constrained_decode`),
+    which are valid molecules at every step, so each statistic is defined for
+    every path (unlike :func:`molecule_path_stats` on argmax decodes):
+
+    * ``c_validity``: fraction of valid steps (1 unless a solve fell back);
+    * ``c_tanimoto_consecutive``: mean Tanimoto similarity (Morgan radius 2,
+      2048 bits) of consecutive steps (higher = smoother);
+    * ``c_changes``: number of steps whose molecule differs from the previous one;
+    * ``c_distinct``: distinct molecules along the path;
+    * ``c_molwt_jump_mean`` / ``c_molwt_jump_max``: mean and largest absolute
+      change of the molecular weight between consecutive steps, in g/mol
+      (RDKit ``Descriptors.MolWt``; smaller = smoother property path);
+    * ``c_optimal``: fraction of solves proven optimal.
+
+    Source: RDKit for fingerprints and molecular weight.
+    """
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    smiles = [d.smiles if d.valid else None for d in decoded]
+    weights = []
+    for smi in smiles:
+        mol = Chem.MolFromSmiles(smi) if smi else None
+        weights.append(Descriptors.MolWt(mol) if mol is not None else np.nan)
+    jumps = np.abs(np.diff(np.asarray(weights, np.float64)))
+    changes = sum(1 for a, b in zip(smiles, smiles[1:]) if a != b)
+    return {"c_validity": float(np.mean([s is not None for s in smiles])),
+            "c_tanimoto_consecutive": tanimoto_consecutive(smiles),
+            "c_changes": float(changes),
+            "c_distinct": float(len({s for s in smiles if s})),
+            "c_molwt_jump_mean": float(np.nanmean(jumps)) if np.isfinite(jumps).any() else float("nan"),
+            "c_molwt_jump_max": float(np.nanmax(jumps)) if np.isfinite(jumps).any() else float("nan"),
+            "c_optimal": float(np.mean([bool(getattr(d, "optimal", True)) for d in decoded]))}
+
+
 def image_path_stats(decoded: list) -> dict[str, float]:
     """Classifier confidence and pixel change between steps along one decoded image path.
 

@@ -105,3 +105,22 @@ def test_path_statistics():
     imgs = [DecodedImage(np.zeros((3, 3)), 1, 0.9), DecodedImage(np.ones((3, 3)), 7, 0.5)]
     s = metrics.image_path_stats(imgs)
     assert s["pixel_change_max"] == 1.0 and s["prediction_changes"] == 1 and s["confidence_min"] == 0.5
+
+
+def test_constrained_path_stats_counts_changes_and_molecular_weight_jumps():
+    """Every statistic is defined when every step is a valid molecule; changes and jumps by hand."""
+    from types import SimpleNamespace
+
+    from backend.metrics import constrained_path_stats
+
+    steps = [SimpleNamespace(smiles=s, valid=True, optimal=o)
+             for s, o in (("CCO", True), ("CCO", True), ("CCN", True), ("CCCC", False))]
+    out = constrained_path_stats(steps)
+    assert out["c_validity"] == 1.0 and out["c_changes"] == 2.0 and out["c_distinct"] == 3.0
+    # MolWt: ethanol 46.07, ethylamine 45.08, butane 58.12 g/mol
+    assert out["c_molwt_jump_max"] == pytest.approx(58.12 - 45.08, abs=0.02)
+    assert out["c_molwt_jump_mean"] == pytest.approx((0 + 0.99 + 13.04) / 3, abs=0.02)
+    assert out["c_optimal"] == 0.75
+    assert 0.0 < out["c_tanimoto_consecutive"] < 1.0
+    same = constrained_path_stats(steps[:2])
+    assert same["c_changes"] == 0.0 and same["c_tanimoto_consecutive"] == 1.0
