@@ -15,6 +15,7 @@ import os
 
 import streamlit as st
 
+from app_pages import _codes
 from backend import density, plots, registry, views
 from backend.latents import NODE_ORDERS
 
@@ -48,7 +49,7 @@ class Selection:
     color: str
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=16)  # bounded: uploaded codes come and go
 def get_entry(model_id: str):
     """Registry entry (holds the model in eval mode), shared by all sessions."""
     return registry.get(model_id)
@@ -72,11 +73,21 @@ def encoding_progress_label(fraction: float, msg: str) -> str:
     return f"pass {part} of 2 · {100 * min(fraction, 1.0):.0f} % overall · {msg}"
 
 
+def waiting_label(msg: str) -> str:
+    """Text of the progress bar of a visitor whose first start waits for another visitor's (or
+    process's) encode of the same data set; ``msg`` names the file (:func:`backend.cache.locked`)."""
+    return f"Another visitor is encoding this data set; waiting for it to finish... ({msg})"
+
+
 def load_encoded(model_id: str, seed: int):
-    """All codes of the model's data set, encoding with a progress bar on the first start."""
+    """All codes of the model's data set, encoding with a progress bar on the first start; a
+    visitor who waits for someone else's encode sees :func:`waiting_label` in that bar."""
+    from backend.cache import held_in_memory
+
     entry = get_entry(model_id)
     _ensure_data(entry)
-    if not entry.encoded_cache_path(seed).exists():
+    path = entry.encoded_cache_path(seed)
+    if not path.exists() and not held_in_memory(path):
         holder = st.empty()
         with holder.status(f"Encoding every {entry.item_noun} with {entry.id} (first start only)...",
                            expanded=True) as status:
@@ -85,7 +96,10 @@ def load_encoded(model_id: str, seed: int):
             def report(fraction: float, msg: str) -> None:
                 bar.progress(min(fraction, 1.0), text=encoding_progress_label(fraction, msg))
 
-            entry.encode_dataset(seed, progress=report)
+            def waiting(msg: str) -> None:
+                bar.progress(0.0, text=waiting_label(msg))
+
+            entry.encode_dataset(seed, progress=report, on_wait=waiting)
             status.update(label="Encoded; fitting the maps...", state="complete")
         holder.empty()
     return _encoded(model_id, seed)
@@ -329,9 +343,13 @@ def sidebar() -> Selection:
     """Draw the shared sidebar once (called by ``app.py``) and mirror it to the URL."""
     _init_state()
     _remember_page_state()
-    models, missing = registry.available(), registry.unavailable()
+    _codes.prepare("model" in _snapshot_url())  # codes named by --codes / ELX_CODES
+    models, missing = _codes.visible(registry.available()), registry.unavailable()
     if not models:  # nothing to show: say why instead of failing on every page
-        st.error("No model can be loaded:\n\n" + "\n".join(f"* {r}" for r in missing.values()))
+        st.error("No model can be loaded:\n\n" + "\n".join(f"* {r}" for r in missing.values())
+                 + "\n\nYou can still upload your own latent codes in the sidebar (*Your own codes*).")
+        with st.sidebar:
+            _codes.sidebar_section()
         st.stop()
     if st.session_state["model"] not in models:
         _replaced_from_link("model", models[0], models)
@@ -347,6 +365,7 @@ def sidebar() -> Selection:
         st.radio("Model", models, key="model", format_func=lambda m: registry.get(m).label)
         for model_id, reason in missing.items():
             st.warning(f"**{registry.get(model_id).label}** is unavailable: {reason}")
+        _codes.sidebar_section()  # "Your own codes", right under the models (a stable place: it stays open)
         entry = get_entry(st.session_state["model"])
         try:
             specs = entry.projections()

@@ -5,13 +5,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import _common
+from app_pages import _codes, _common
 from backend import plots
-from backend.evaluate import EVALUATORS, EvalConfig, evaluate, load_results
+from backend.evaluate import EvalConfig, evaluate, evaluator, load_results
 from backend.report import claims, implementation_checks, results_signature, short_commit
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
+if getattr(entry, "codes_only", False):  # your own codes: no results files, measured live
+    _codes.downstream_page()
+    st.stop()
 st.title("Downstream: the paper's claims, measured")
 st.markdown(
     "Each claim of Hansen, Calissano & Feragen (ICML 2024) as a number. The tables come from the "
@@ -115,10 +118,10 @@ if inv is not None:
                "The orbit average is measured under a rotation by half a step (π/8), off its sampled angles.")
 
 st.divider()
-if sel.model in EVALUATORS and _common.read_only():
+if evaluator(entry) is not None and _common.read_only():
     st.caption("The live rerun of the quick evaluation is off in this read-only deployment "
                "(`ELX_READ_ONLY=1`); the tables above are the shipped results.")
-elif sel.model in EVALUATORS:
+elif evaluator(entry) is not None:
     st.markdown("**Rerun a quick version live** (2 seeds, small subsamples; takes one to a few minutes). "
                 "It checks that the pipeline runs on this machine; its numbers are noisier than the shipped ones.")
     if st.button("Rerun quick evaluation"):

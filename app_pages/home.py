@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app_pages import _common
+from app_pages import _codes, _common
 from backend import registry
 
 sel = _common.current()
@@ -26,7 +26,7 @@ graph VAE is an *isometric cross-section*: it loses nothing and keeps quotient d
 
 """
 )
-models = [_common.get_entry(m) for m in registry.available()]
+models = [_common.get_entry(m) for m in _codes.visible(registry.available())]
 st.markdown(f"**{len(models)} model{'s' if len(models) != 1 else ''}** {'are' if len(models) != 1 else 'is'} available (choose one in the sidebar):\n"
             + "\n".join(f"* {m.label}" for m in models))
 

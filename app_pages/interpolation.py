@@ -52,8 +52,8 @@ steps = st.slider("Number of steps", 3, 21, key="n_steps", value=_common.kept("n
 result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, ends[0], ends[1], steps)
 decodable = result.inv_decoded is not None
-raw_valid = [d.valid for d in result.raw_decoded]
-inv_valid = [d.valid for d in result.inv_decoded] if decodable else None
+raw_valid = views.validity(result.raw_decoded)  # None for images: validity means nothing there
+inv_valid = views.validity(result.inv_decoded) if decodable else None
 
 
 def step_drawings(decoded: list, constrained: list | None, step: int) -> list[str]:

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from backend import density, plots, views
-from app_pages import _common
+from app_pages import _common, _export
 
 sel, entry, encoded, maps, spec = _common.page_data("Latent maps")
 table = encoded.table
@@ -28,6 +28,8 @@ def _on_select(which: str) -> None:
 
 
 gen = st.session_state.get("map_gen", 0)
+# one WebGL pixel per CSS pixel for large maps (a quarter of the pixels to draw on each change)
+config = {} if density.use_density(len(table)) else plots.map_chart_config(len(table))
 for col, which in zip(st.columns(2), ("raw", "inv")):
     with col:
         # a fixed-height title row keeps both maps aligned when one title wraps to two lines
@@ -36,7 +38,7 @@ for col, which in zip(st.columns(2), ("raw", "inv")):
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
-                        selection_mode=("points", "box", "lasso"), width="stretch")
+                        selection_mode=("points", "box", "lasso"), width="stretch", config=config)
 if density.use_density(len(table)):
     st.caption(f"PCA is fitted once on all {noun}s. More than {density.DENSITY_THRESHOLD:,} {noun}s: each map "
                "is a **density raster** drawn on the server (datashader), coloured per pixel. **Drag a box** "
@@ -44,7 +46,8 @@ if density.use_density(len(table)):
 else:
     st.caption(f"PCA is fitted once on all {noun}s; each axis is flipped so that its largest loading "
                "is positive. **Click a point** to inspect it; for a group, pick *Lasso select* or *Box "
-               "select* in the chart's toolbar and draw. Hover shows the row and the colour value.")
+               "select* in the chart's toolbar and draw. Hover shows the row and the colour value (for a "
+               "continuous colour its bin: the map draws 32 colour steps); the selection table shows exact values.")
 if maps.projected.shape[1] == 1:
     st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
             "points lie on PC 1 (PC 2 is 0), so the map holds no more than a histogram would.")
@@ -95,3 +98,4 @@ if picked:
         st.rerun()
 if entry.validity_note:
     st.caption(f"{entry.validity_note}.")
+_export.export_expander(sel, entry, encoded, maps, spec)  # coordinates, features, figures

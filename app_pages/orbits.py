@@ -1,9 +1,9 @@
 """Orbits: act on one input with many group elements and trace its codes on both maps."""
 
-import numpy as np
 import streamlit as st
 
 from backend import plots, views
+from backend.families.base import Angles
 from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Orbits")
@@ -11,6 +11,7 @@ if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, 
     st.info(f"The orbit view needs a model with inputs and a decoder; {entry.label} has neither."); st.stop()
 table = encoded.table
 noun = entry.item_noun
+action = entry.input_action  # how the group acts on the inputs; its widget decides the controls below
 picked, _ = _common.map_selection(sel.model)
 
 if maps.trivial_action:
@@ -19,7 +20,7 @@ if maps.trivial_action:
 else:
     second = f"on the invariant map of **{spec.label}** they should sit on one point"
 st.markdown(
-    f"Transform one {noun}'s **input** ({entry.input_action_description}) and encode each copy. On "
+    f"Transform one {noun}'s **input** ({action.description}) and encode each copy. On "
     f"the equivariant map the copies trace the orbit (a loop or a cloud); {second}. "
     f"{_common.tag_badges(maps)}")
 
@@ -48,37 +49,34 @@ with c1:
     st.caption(entry.describe_row(row)["title"])
 
 with c2:
-    if entry.orbit_control == "angle":
+    if action.widget == "angle":
         n_orbit = st.slider("Orbit: number of rotation angles", 8, 180, step=8, key="orbit_angles",
                             value=_common.kept("orbit_angles", 72, int, 8, 180))
         deg = st.slider("Rotate the input by (degrees, counter-clockwise)", 0, 359, key="orbit_angle",
                         value=_common.kept("orbit_angle", 45, int, 0, 359))
-        chosen = float(np.radians(deg))
-    else:
+        chosen = Angles.from_degrees([deg])  # radians inside; degrees only in the widget
+    else:  # "relabelling"
         n_orbit = st.slider("Orbit: number of random relabellings", 8, 200, key="orbit_relabellings",
                             value=_common.kept("orbit_relabellings", 60, int, 8, 200))
         how = st.radio("Relabelling shown", ["random", "typed"], horizontal=True, key="orbit_how",
                        index=_common.kept_index("orbit_how", ["random", "typed"], "random"))
         if how == "typed":
             text = st.text_input("Slot order (new slot i takes old slot p[i])", key="orbit_perm",
-                                 value=_common.kept("orbit_perm", " ".join(
-                                     map(str, np.roll(np.arange(entry.latent_action.n), 1)))))
+                                 value=_common.kept("orbit_perm", action.example_text()))
             try:
-                chosen = entry.parse_element(text)
+                chosen = action.parse(text)
             except ValueError as exc:
                 st.error(str(exc))
                 st.stop()
         else:
             el_seed = st.number_input("Relabelling seed", 0, 1_000_000, key="orbit_el_seed",
                                       value=_common.kept("orbit_el_seed", 1, int, 0, 1_000_000))
-            chosen = entry.latent_action.random_element(np.random.default_rng(int(el_seed)))
+            chosen = action.random_elements(1, int(el_seed))
 
-elements = entry.orbit_elements(int(n_orbit), seed=sel.order_seed)
-all_elements = np.concatenate([elements, np.asarray(chosen)[None]])  # last = the chosen one
-key = tuple(map(float, all_elements)) if all_elements.ndim == 1 else tuple(map(tuple, all_elements.tolist()))
+all_elements = action.orbit_elements(int(n_orbit), seed=sel.order_seed).concat(chosen)  # last = the chosen one
 try:
     orb = _common.orbit(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k,
-                        row, key)
+                        row, all_elements.key())
 except Exception as exc:  # shown at the page edge; the app keeps running
     st.error(f"Could not encode the orbit: {exc}")
     st.stop()
@@ -91,7 +89,7 @@ m2.metric("Spread of the raw codes", f"{100 * orb.raw_spread:.2g} %",
           help="max over the orbit of ‖z_g − z‖, as a percentage of the typical distance between the "
                "raw codes of two different inputs")
 m3.metric("Group elements", f"{len(all_elements)}")
-if entry.orbit_control == "angle":
+if action.widget == "angle":
     why = ("For rotations off the 90° grid the input itself is interpolated, so even an exactly "
            "invariant projection of an only approximately equivariant encoder shows an error.")
 else:
@@ -102,20 +100,20 @@ st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e} (typical 
 
 left, right = st.columns([1, 2])
 with left:
-    _common.svg(entry.render_transformed(row, chosen, (260, 220)), f"input, {entry.element_label(chosen)}")
+    _common.svg(entry.render_transformed(row, chosen, (260, 220)), f"input, {action.label(chosen)}")
     _common.svg(entry.render_row(row, (260, 220)), "input as stored")
 with right:
-    st.plotly_chart(entry.code_figure(orb.codes.values[-1], None, f"raw code after {entry.element_label(chosen)}"),
+    st.plotly_chart(entry.code_figure(orb.codes.values[-1], None, f"raw code after {action.label(chosen)}"),
                     width="stretch", key="orbit_code")
 
-closed = entry.orbit_control == "angle"
+closed = action.widget == "angle"  # rotations trace a loop
 for col, which, xy in zip(st.columns(2), ("raw", "inv"), (orb.raw_xy, orb.inv_xy)):
     with col:
         st.markdown(f"**{_common.map_title(maps, spec, which)}**")
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         plots.add_orbit(fig, xy[:-1], "orbit", "#d62728", closed=closed)
-        plots.add_orbit(fig, xy[-1:], entry.element_label(chosen), "#ff7f0e", star=True)
+        plots.add_orbit(fig, xy[-1:], action.label(chosen), "#ff7f0e", star=True)
         st.plotly_chart(fig, width="stretch", key=f"orbit_{which}_map")
 st.caption("Red: the codes of all transformed copies" + (" (joined in angle order)" if closed else "")
            + "; orange star: the copy shown above.")

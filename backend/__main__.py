@@ -15,6 +15,7 @@ python -m backend evaluate all            # probes, distortion, paths -> models/
 python -m backend evaluate rotmnist --quick --out /tmp/results
 python -m backend report                  # README "Results" section from the results files
 python -m backend check                   # health check: weights + sidecars intact (exit 1 if not)
+python -m backend benchmark --quick --skip-browser --out /tmp/BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from dataclasses import fields
 from pathlib import Path
 
 
-DEFAULT_MODELS = {"qm9": "graph_vae_qm9", "rotmnist": "rot_mnist_c8", "augcnn": "rot_mnist_cnn_aug"}
+def model_commands(report_only: bool = False) -> dict[str, str]:
+    """Command-line names of the registered models (their specs' ``EvaluationPlan.command``) -> model id.
+
+    Shipped: ``qm9``, ``rotmnist``, ``augcnn``; a plugin's model appears under its own name.
+    ``report_only`` keeps the models whose plan puts them in the README Results (``evaluate all``).
+    """
+    from backend import registry
+
+    return {s.evaluation.command: s.id for s in registry.specs()
+            if s.evaluation is not None and (s.evaluation.in_report or not report_only)}
 
 
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
@@ -80,7 +90,7 @@ def check_models(model_ids: list[str] | None = None, out=None) -> int:
         if not getattr(entry, "has_weights", True):  # e.g. synthetic codes: nothing to check
             print(f"ok {model_id} (no weights: {type(entry).__name__})", file=out)
             continue
-        if (not model_ids and model_id in registry.OPTIONAL_MODELS and not entry.weights_path.exists()
+        if (not model_ids and registry.is_optional(model_id) and not entry.weights_path.exists()
                 and not entry.sidecar_path.exists()):
             continue  # an optional extra model this weights folder does not have
         entry.__dict__.pop("sidecar", None)  # read the file as it is now, not a cached copy
@@ -108,7 +118,17 @@ def check_models(model_ids: list[str] | None = None, out=None) -> int:
             status = max(status, 1)
         else:
             print(f"ok {model_id}: {entry.weights_path.name} + {entry.sidecar_path.name}", file=out)
+    for name, reason in ([] if model_ids else list(registry.PLUGIN_ERRORS.items())):
+        print(f"FAIL plugin {name}: {reason}", file=out)
+        status = max(status, 1)
     return status
+
+
+def _family(model_id: str) -> str:
+    """The domain family of a registered model (``molecules``, ``images``, ...)."""
+    from backend import registry
+
+    return registry.get(model_id).family
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.aug_cnn import AugCNNConfig
     from models.rot_mnist import RotMNISTConfig
 
+    commands = model_commands()  # from the registered specs' evaluation plans (plugins included)
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
 
@@ -158,13 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_dataclass_args(p_aug, RotTrainConfig)
 
     p_enc = sub.add_parser("encode", help="encode all of a data set with shipped weights (cached)")
-    p_enc.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn"])
+    p_enc.add_argument("dataset", choices=list(commands))
     p_enc.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_enc.add_argument("--node-order-seed", type=int, default=0,
                        help="seed of the random node orders / extra rotations")
 
     p_met = sub.add_parser("metrics", help="recompute a model's test metrics and compare to its sidecar")
-    p_met.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn"])
+    p_met.add_argument("dataset", choices=list(commands))
     p_met.add_argument("--model", default=None, help="registry model id (default: the shipped one)")
     p_met.add_argument("--n-prior", type=int, default=10000)
     p_met.add_argument("--constrained", type=int, default=0,
@@ -175,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                             "(metrics_test_constrained)")
 
     p_ev = sub.add_parser("evaluate", help="probes, distortion and interpolation quality -> results files")
-    p_ev.add_argument("dataset", choices=["qm9", "rotmnist", "augcnn", "all"])
+    p_ev.add_argument("dataset", choices=[*commands, "all"],
+                      help="a model's name, or all = the models of the README Results")
     p_ev.add_argument("--quick", action="store_true", help="small sizes: every step, not the reported numbers")
     p_ev.add_argument("--seeds", type=int, default=None, help="seeds per probe (default 5; quick 2)")
     p_ev.add_argument("--out", default=None, help="results folder (default: models/results)")
@@ -189,7 +211,15 @@ def main(argv: list[str] | None = None) -> int:
     p_chk.add_argument("--model", action="append", default=None,
                        help="registry model id to check (repeatable; default: every registered model)")
 
+    p_bench = sub.add_parser("benchmark", help="one table of speed and memory figures -> BENCHMARKS.md")
+    from backend.benchmark import add_arguments as _bench_arguments
+    _bench_arguments(p_bench)
+
     args = parser.parse_args(argv)
+    if args.cmd == "benchmark":
+        from backend.benchmark import run as run_benchmark
+
+        return run_benchmark(args, sys.argv[2:] if argv is None else argv[1:])
     if args.cmd == "check":
         return check_models(args.model)
     if args.cmd == "evaluate":
@@ -202,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.seeds:
             cfg.seeds = args.seeds
         argv_list = sys.argv[1:] if argv is None else argv
-        names = list(DEFAULT_MODELS) if args.dataset == "all" else [args.dataset]
+        names = list(model_commands(report_only=True)) if args.dataset == "all" else [args.dataset]
         for name in names:
-            entry = registry.get(DEFAULT_MODELS[name])
+            entry = registry.get(commands[name])
             out = (Path(args.out) if args.out else RESULTS_DIR) / entry.id
             with tqdm(total=1000, desc=f"evaluate {entry.id}", unit="‰") as bar:
                 def progress(frac, msg, bar=bar):
@@ -226,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
                                           "updated" if changed else "is up to date"))
         return 1 if (changed and args.check) else 0
     if getattr(args, "model", "x") is None:
-        args.model = DEFAULT_MODELS[args.dataset]
+        args.model = commands[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
         from backend.training import WEIGHTS_DIR
         from backend.training_mnist import train_rot_mnist
@@ -268,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         codes = entry.encode_dataset(node_order_seed=args.node_order_seed, progress=True)
         print(f"encoded {len(codes.table)} {entry.item_noun}s -> {codes.cache_path}")
         return 0
-    if args.cmd == "metrics" and args.dataset in ("rotmnist", "augcnn"):
+    if args.cmd == "metrics" and _family(args.model) == "images":
         from backend import registry
         from backend.training_mnist import rot_mnist_metrics
 

@@ -24,6 +24,7 @@ No Streamlit here. Source of the rasters: datashader (``Canvas.points`` with
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,10 @@ import plotly.graph_objects as go
 #: browser on every colour change (already seconds at 130k), while the raster is
 #: ~1-2 MB whatever the number of points.
 DENSITY_THRESHOLD = 200_000
+try:  # ``$ELX_DENSITY_THRESHOLD`` moves it (e.g. 100000: QM9's 130,831-point maps become rasters)
+    DENSITY_THRESHOLD = max(0, int(os.environ.get("ELX_DENSITY_THRESHOLD") or DENSITY_THRESHOLD))
+except ValueError:
+    pass  # not a whole number: the default
 #: raster size in pixels (the map is about this large on a wide screen)
 RASTER_WIDTH, RASTER_HEIGHT = 500, 350
 #: selections on a density map list at most this many rows (the count is always exact)
@@ -337,11 +342,11 @@ def synthetic_codes(m: int, seed: int = 0, n: int = 9, clusters: int = 6, noise:
 def streaming_pca_map(features: Callable[[int, int], np.ndarray], m: int, chunk: int = SYNTH_CHUNK):
     """2-D PCA map of ``m`` rows read chunk by chunk (two passes), without holding them all.
 
-    Pass 1 accumulates the mean and the scatter matrix (float64) over chunks; the
-    principal axes are the top two eigenvectors of the covariance (the same axes as the
-    SVD of the centred data in :func:`backend.embedding.pca_map`, up to float error)
-    with the same sign rule (largest absolute loading positive). Pass 2 writes the
-    coordinates into a preallocated (m, 2) float32 array.
+    Kept for callers of this module; the work is :func:`backend.embedding.pca_map_chunked`
+    (which :func:`backend.embedding.pca_map` also uses for tall data): float64 mean and
+    scatter matrix accumulated over chunks, the top two eigenvectors of the covariance
+    (the same axes as the SVD of the centred data, up to float error, same sign rule), and
+    the coordinates written into a preallocated (m, 2) float32 array.
 
     Parameters
     ----------
@@ -359,34 +364,6 @@ def streaming_pca_map(features: Callable[[int, int], np.ndarray], m: int, chunk:
     ValueError
         If ``m < 2``.
     """
-    from backend.embedding import Map2D
+    from backend.embedding import pca_map_chunked
 
-    if m < 2:
-        raise ValueError("need at least 2 codes for a PCA map")
-    total, scatter, d = None, None, None
-    for start in range(0, m, chunk):
-        stop = min(start + chunk, m)
-        x = np.asarray(features(start, stop), dtype=np.float64).reshape(stop - start, -1)
-        d = x.shape[1]
-        total = x.sum(0) if total is None else total + x.sum(0)
-        scatter = x.T @ x if scatter is None else scatter + x.T @ x
-    mean = total / m
-    cov = (scatter - m * np.outer(mean, mean)) / (m - 1)
-    evals, evecs = np.linalg.eigh(cov)
-    order = np.argsort(evals)[::-1]
-    evals, evecs = np.clip(evals[order], 0, None), evecs[:, order]
-    k = min(2, d)
-    comps = evecs[:, :k].T.copy()
-    for i in range(k):
-        if comps[i, np.argmax(np.abs(comps[i]))] < 0:
-            comps[i] *= -1
-    ratio = evals[:k] / evals.sum() if evals.sum() > 0 else np.zeros(k)
-    if k == 1:
-        comps = np.vstack([comps, np.zeros_like(comps)])
-        ratio = np.array([ratio[0], 0.0])
-    coords = np.empty((m, 2), np.float32)
-    for start in range(0, m, chunk):
-        stop = min(start + chunk, m)
-        x = np.asarray(features(start, stop), dtype=np.float64).reshape(stop - start, d)
-        coords[start:stop] = (x - mean) @ comps.T
-    return Map2D(coords, mean, comps, np.asarray(ratio))
+    return pca_map_chunked(features, m, chunk)

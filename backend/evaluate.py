@@ -244,8 +244,8 @@ def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: 
 
     Parameters
     ----------
-    entry : an image model entry (``_encode_images``; rotations by
-        :func:`backend.data.mnist.rotate_batch`).
+    entry : an image model entry (``encode_inputs``; rotations by its input action,
+        :class:`backend.families.images.ImageRotation`).
     images : (M, 1, 29, 29) float32 in [0, 1].
     n_angles : number of views K (default: rotations by ``2 pi k / K``).
     angles : (M, K) radians, optional: view ``k`` of image ``m`` is rotated by
@@ -261,7 +261,7 @@ def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: 
     invariant to rotations by multiples of ``2 pi / n_angles`` up to the
     grid's interpolation error).
     """
-    from backend.data.mnist import rotate_batch
+    from backend.families.base import Angles
 
     x = np.ascontiguousarray(images, dtype=np.float32)
     if angles is not None:
@@ -270,11 +270,11 @@ def orbit_average_codes(entry, images: np.ndarray, n_angles: int = 8, progress: 
     acc = None
     for k in range(n_angles):
         ang = angles[:, k] if angles is not None else np.full(len(x), 2 * np.pi * k / n_angles)
-        rot = x if angles is None and k == 0 else rotate_batch(x, ang)
+        rot = x if angles is None and k == 0 else entry.input_action.act(x, Angles(ang))
         if shifts is not None:
             rot = np.stack([np.roll(im, tuple(int(v) for v in shifts[m, k]), axis=(1, 2))
                             for m, im in enumerate(rot)])
-        z = np.concatenate([entry._encode_images(rot[s:s + 256]) for s in range(0, len(rot), 256)])
+        z = np.concatenate([entry.encode_inputs(rot[s:s + 256]).values for s in range(0, len(rot), 256)])
         z = z.reshape(len(z), -1).astype(np.float64)
         acc = z if acc is None else acc + z
         progress((k + 1) / n_angles, f"averaged views: {k + 1}/{n_angles}")
@@ -344,8 +344,17 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
             "invariance": pd.DataFrame(inv_rows)}
 
 
-EVALUATORS = {"graph_vae_qm9": evaluate_qm9, "rot_mnist_c8": evaluate_rotmnist,
-              "rot_mnist_cnn_aug": evaluate_augcnn}
+#: evaluation procedures by the name a spec's ``EvaluationPlan.procedure`` gives (no table of model ids)
+PROCEDURES = {"properties": evaluate_qm9, "classes": evaluate_rotmnist, "classes_input_average": evaluate_augcnn}
+
+
+def evaluator(entry) -> Callable | None:
+    """The evaluation procedure of a registry entry: its spec's plan names one of :data:`PROCEDURES`
+    or is a callable ``(entry, cfg, progress) -> tables``; None when the model has no plan."""
+    plan = getattr(entry, "evaluation", None)
+    if plan is None:
+        return None
+    return plan.procedure if callable(plan.procedure) else PROCEDURES.get(plan.procedure)
 
 
 def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str = "",
@@ -354,8 +363,7 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
 
     Parameters
     ----------
-    entry : a registry entry whose id is in :data:`EVALUATORS` (or whose
-        family is ``molecules`` / ``images``).
+    entry : a registry entry whose spec has an evaluation plan (:func:`evaluator`).
     cfg : EvalConfig
     out_dir : folder for the files (default ``models/results/<entry.id>``).
     command : the command line recorded in ``settings.json``.
@@ -371,9 +379,10 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
     """
     from backend.training import git_commit
 
-    fn = EVALUATORS.get(entry.id)
+    fn = evaluator(entry)
     if fn is None:
-        raise KeyError(f"no evaluation defined for model {entry.id!r}; known: {', '.join(EVALUATORS)}")
+        raise KeyError(f"no evaluation defined for model {entry.id!r}: its spec has no evaluation plan "
+                       f"(procedures: {', '.join(PROCEDURES)})")
     t0 = time.time()
     commit = git_commit()  # the code that runs, before anyone edits the tree during a long run
     tables = fn(entry, cfg, progress)

@@ -99,7 +99,9 @@ def load_or_encode(cache_path: Path, table: pd.DataFrame, action: GroupAction,
     ``<name>.corrupt-<timestamp>`` with a warning and encoded again;
     concurrent first callers (threads or processes) encode once while the
     others wait (``on_wait(message)`` is called when one has to); the write is
-    atomic.
+    atomic. If the cache folder is full or read-only, the codes are returned
+    anyway and kept in memory, and a :class:`backend.cache.WriteFailed` notice
+    names the folder (see :func:`backend.cache.take_notices`).
 
     Parameters
     ----------
@@ -116,7 +118,9 @@ def load_or_encode(cache_path: Path, table: pd.DataFrame, action: GroupAction,
     mask : ndarray of bool, shape (M, n), optional
         Real node slots in the stored order.
     on_wait : callable, optional
-        Told when another visitor or process is encoding the same file.
+        ``on_wait(message)``: called once, with a sentence naming the file, when
+        another visitor or process is encoding the same file and this call waits
+        for it (pages show it in their progress element).
 
     Returns
     -------
@@ -127,7 +131,8 @@ def load_or_encode(cache_path: Path, table: pd.DataFrame, action: GroupAction,
     backend.cache.CorruptCacheError
         If ``compute()`` itself returns codes that do not fit ``table`` or ``action``.
     OSError
-        If the cache folder is not writable.
+        If the cache file cannot be locked or written for a reason other than a
+        full or read-only folder (:data:`backend.cache.UNWRITABLE_ERRNOS`).
     """
     from backend.cache import CorruptCacheError, load_or_compute_npz
 

@@ -98,35 +98,95 @@ def color_column(table: pd.DataFrame, option) -> tuple[np.ndarray, str]:
     return values, f"{option.key} [{option.unit}]"
 
 
-def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | None = None) -> go.Figure:
+#: a continuous colour is drawn as this many constant-colour traces (equal-width bins of the
+#: colour range): Plotly converts a per-point colour array point by point in JavaScript (about
+#: 0.5-0.8 s per 130k-point map in headless Chromium), a constant trace colour once
+COLOUR_BINS = 32
+#: WebGL maps with more points than this are drawn at one canvas pixel per CSS pixel
+#: (``plotGlPixelRatio=1``) instead of Plotly's default 2, a quarter of the pixels to draw
+LARGE_MAP_POINTS = 50_000
+#: fixed plot margins (pixels) of the maps: automatic margins (Streamlit's theme turns them on
+#: for both axes) measure the tick labels after the first draw and then draw the whole WebGL
+#: scene a second time
+MAP_MARGIN = dict(l=58, r=10, t=30, b=48)
+MAP_MARGIN_COLOURBAR = 96
+
+
+def map_chart_config(n_points: int) -> dict:
+    """Plotly config for ``st.plotly_chart`` of a map of ``n_points`` points.
+
+    Above :data:`LARGE_MAP_POINTS` the WebGL canvas gets one pixel per CSS pixel
+    (``plotGlPixelRatio=1``; Plotly's default 2 draws four times the pixels and reads
+    them back the same way, which on a machine without a GPU is most of a redraw); the
+    3-pixel markers are as large as before, only less sharp on a high-density screen.
+
+    Parameters
+    ----------
+    n_points : int, points on the map.
+
+    Returns
+    -------
+    dict, empty for small maps.
+    """
+    return {"plotGlPixelRatio": 1} if int(n_points) > LARGE_MAP_POINTS else {}
+
+
+def _bin_edges(lo: float, hi: float, k: int) -> np.ndarray:
+    """``k + 1`` equal-width edges from ``lo`` to ``hi`` (float64)."""
+    return np.linspace(lo, hi, k + 1)
+
+
+def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | None = None,
+               bins: int = COLOUR_BINS) -> go.Figure:
     """Lean WebGL scatter of a 2-D map coloured by ``option``.
 
-    Lean means what the browser receives is small and typed: ``x``, ``y`` and
-    the colour are float32 arrays and ``customdata`` is one int32 row id per
-    point (the global row of ``table``; Plotly's own point index counts within
-    a trace, and a map coloured by a category has one trace per category).
-    No per-point text: hover shows the row id and the colour value, and the
-    page shows a selected point's details from the table. Plotly encodes typed
-    numpy arrays as base64 ``bdata``, so a 130k-point map is about 2.7 MB of
-    JSON (21 bytes per point) instead of 7 MB with SMILES hover texts.
+    Lean means what the browser receives is small and typed: ``x`` and ``y`` are
+    float32 arrays and ``customdata`` is one int32 row id per point (the global row
+    of ``table``; Plotly's own point index counts within a trace, and every map has
+    several traces). No per-point text or colour array: each trace has one colour.
+
+    * **Categorical** colour: one trace per category, each a distinct colour, with a
+      legend; hover shows the row and the category.
+    * **Continuous** colour: the colour range (1st-99th percentile of the finite
+      values, so a few outliers do not wash out the rest) is cut into ``bins``
+      equal-width bins, one trace of constant Viridis colour per bin (values beyond
+      the range fall in the end bins, as a clipped colour scale would draw them;
+      points without a value form a grey trace ``no value``). Hover shows the row
+      and the bin's range in the colour's unit; the page's table shows the exact
+      value. The first trace draws the colour bar (titled with the unit): one point
+      at NaN, not drawn, with row id -1, which selections ignore. Bins rather than a per-point colour array, because Plotly converts
+      such an array point by point in JavaScript: 0.5-0.8 s of every redraw of a
+      130k-point map in headless Chromium, against about 0.05 s for 32 trace colours
+      (``python -m backend benchmark`` measures it).
+
+    Plotly encodes typed numpy arrays as base64 ``bdata``: 12 bytes per point
+    (16 in base64), about 2.2 MB of JSON for 130k points.
 
     Parameters
     ----------
     coords : ndarray (M, 2), map coordinates (PC 1, PC 2).
     table : DataFrame with M rows and the column ``option.key``.
-    option : ColorOption, the colour (categorical: one trace per category,
-        each a distinct colour; continuous: a Viridis colour bar titled with
-        its unit).
+    option : ColorOption, the colour (``categorical``, ``key``, ``unit``, ``scale``).
     title : optional figure title. Pages pass ``None`` and write the title
         above the chart, where the Plotly toolbar cannot cover it.
+    bins : int, colour bins of a continuous colour (≥ 2).
 
     Returns
     -------
     go.Figure with no forced drag mode: Streamlit then lets a click select
     one point (``clickmode="event+select"``) and offers lasso / box in the
     toolbar (forcing ``dragmode="lasso"`` makes Streamlit drop click
-    selection).
+    selection). Margins are fixed (:data:`MAP_MARGIN`, axes without automatic
+    margins), so drawing the figure draws the WebGL scene once. Draw it with
+    ``config=map_chart_config(M)``.
+
+    Raises
+    ------
+    ValueError
+        If ``bins < 2``.
     """
+    if bins < 2:
+        raise ValueError(f"need at least 2 colour bins, got {bins}")
     values, cbar = color_column(table, option)
     n = len(table)
     coords = np.asarray(coords, dtype=np.float32)
@@ -143,25 +203,57 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
                 customdata=rows[sel], marker=dict(marker, color=color),
                 hovertemplate=f"row %{{customdata}}<br>{cbar}: {cat}<extra></extra>"))
     else:
-        # the colour scale spans the 1st-99th percentile, so a few outliers (dipole moments up to
-        # 28 D) do not wash out the rest; hover shows every point's own value
-        finite = values[np.isfinite(values)]
+        import plotly.colors as pcolors
+
+        values = np.asarray(values, dtype=np.float64)
+        ok = np.isfinite(values)
+        finite = values[ok]
         lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
         if not hi > lo:
             lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        if not hi > lo:  # one value: a unit-wide range around it
+            lo, hi = lo - 0.5, lo + 0.5
+        edges = _bin_edges(float(lo), float(hi), bins)
+        which = np.full(n, -1, dtype=np.int64)
+        which[ok] = np.clip(np.floor((finite - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
+        colours = pcolors.sample_colorscale("Viridis", list((np.arange(bins) + 0.5) / bins))
+        nowhere = np.full(1, np.nan, dtype=np.float32)
+        # the colour bar: a trace of one point that is not drawn (NaN position; row id -1, which
+        # selections ignore), whose marker carries the continuous scale from lo to hi
         fig.add_trace(go.Scattergl(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name="codes", customdata=rows, showlegend=False,
-            hovertemplate=f"row %{{customdata}}<br>{cbar}: %{{marker.color:.4g}}<extra></extra>",
-            marker=dict(**marker, color=values.astype(np.float32), colorscale="Viridis", showscale=True,
-                        cmin=lo, cmax=hi,
+            x=nowhere, y=nowhere, customdata=np.full(1, -1, dtype=np.int32), mode="markers", name=cbar,
+            showlegend=False, hoverinfo="skip",
+            marker=dict(color=np.array([lo], dtype=np.float32), colorscale="Viridis", cmin=float(lo),
+                        cmax=float(hi), showscale=True, size=3,
                         colorbar=dict(title=dict(text=cbar, side="right"), thickness=14))))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=40 if title else 30, b=10 if option.categorical else 40),
+        order = np.argsort(which, kind="stable")
+        starts = np.searchsorted(which[order], np.arange(-1, bins + 1))
+        for b in range(-1, bins):
+            idx = order[starts[b + 1]:starts[b + 2]]
+            if not len(idx):
+                continue
+            if b < 0:
+                name, color, label = "no value", "#9e9e9e", "no value"
+            else:
+                label = (f"≤ {edges[1]:.4g}" if b == 0 else f"≥ {edges[b]:.4g}" if b == bins - 1
+                         else f"{edges[b]:.4g} to {edges[b + 1]:.4g}")
+                name, color = f"{cbar} {label}", colours[b]
+            fig.add_trace(go.Scattergl(
+                x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=name, customdata=rows[idx],
+                showlegend=False, marker=dict(marker, color=color),
+                hovertemplate=f"row %{{customdata}}<br>{cbar}: {label}<extra></extra>"))
+    margin = dict(MAP_MARGIN, t=40 if title else MAP_MARGIN["t"])
+    if not option.categorical:
+        margin["r"] = MAP_MARGIN_COLOURBAR
+    fig.update_layout(height=460, margin=margin,
                       # categorical maps have no colour bar: the legend goes on the right;
                       # continuous maps keep the right for the colour bar, the legend goes below
                       legend=dict(itemsizing="constant") if option.categorical else
                       dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.2, x=0.0,
                            xanchor="left"),
-                      xaxis_title="PC 1", yaxis_title="PC 2", uirevision="map")
+                      xaxis=dict(title=dict(text="PC 1", standoff=6), automargin=False),
+                      yaxis=dict(title=dict(text="PC 2", standoff=6), automargin=False),
+                      uirevision="map")
     if title:
         fig.update_layout(title=title)
     return fig

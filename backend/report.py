@@ -38,8 +38,18 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 COLUMNS = ["model", "claim", "measured effect", "interval or p", "rule", "verdict"]
 CHECK_COLUMNS = ["model", "check", "trained model's codes", "random codes", "status"]
-MODEL_IDS = ("graph_vae_qm9", "rot_mnist_c8", "rot_mnist_cnn_aug")
 QM9, ROT, AUG = "graph VAE · QM9", "e2cnn C_8 · rotated MNIST", "plain CNN + augmentation"
+#: the label of a report model's rows, by its evaluation procedure
+_LABELS = {"properties": QM9, "classes": ROT, "classes_input_average": AUG}
+
+
+def report_models() -> list[tuple[str, object]]:
+    """``(model id, evaluation procedure)`` of the registered models whose spec's evaluation plan
+    has ``in_report``, in display order (the specs' plans replace a table of model ids)."""
+    from backend import registry
+
+    return [(s.id, s.evaluation.procedure) for s in registry.specs()
+            if s.evaluation is not None and s.evaluation.in_report]
 RAW_RANDOM, RAW_STORED = "raw (random node order)", "raw (stored node order)"
 N_BOOT = 10000
 BILIP_FACTOR = 2.0  # margin for comparing two worst cases (which have no interval)
@@ -482,14 +492,14 @@ def claims(results_dir: Path | None = None) -> pd.DataFrame:
     (:func:`duplicate_groups`) appear once.
     """
     rows = []
-    for mid, fn in (("graph_vae_qm9", _qm9_claims), ("rot_mnist_c8", _rot_claims)):
+    claim_sets = {"properties": _qm9_claims, "classes": _rot_claims}
+    for mid, procedure in report_models():
         r = load_results(mid, results_dir)
-        if r:
+        if r and procedure == "classes_input_average":
+            rows += _aug_claims(r)
+        elif r and procedure in claim_sets:
             show, drop = _merged_names(duplicate_groups(_action(mid, r)))
-            rows += fn(r, drop, show)
-    r = load_results("rot_mnist_cnn_aug", results_dir)
-    if r:
-        rows += _aug_claims(r)
+            rows += claim_sets[procedure](r, drop, show)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -519,7 +529,7 @@ def implementation_checks(results_dir: Path | None = None) -> pd.DataFrame:
     from backend.projections import make_projection, projections_for
 
     out = []
-    for mid, label in zip(MODEL_IDS, (QM9, ROT, AUG)):
+    for mid, label in ((m, _LABELS.get(p, m)) for m, p in report_models()):
         r = load_results(mid, results_dir)
         if not r:
             continue
@@ -598,7 +608,7 @@ def accuracy_table(r: dict, mid: str = "rot_mnist_c8") -> pd.DataFrame:
 
 def _adversarial_note(results_dir: Path | None) -> str:
     notes = []
-    for mid in MODEL_IDS:
+    for mid, _ in report_models():
         a = load_results(mid, results_dir).get("adversarial")
         if a is not None and len(a):
             src = a["source"].iloc[0] if "source" in a.columns else "cached codes"
@@ -613,7 +623,7 @@ def results_markdown(results_dir: Path | None = None) -> str:
     """The README's Results section body: settings, claims table, implementation checks, key tables."""
     parts = []
     settings = []
-    for mid in MODEL_IDS:
+    for mid, _ in report_models():
         r = load_results(mid, results_dir)
         if "settings" in r:
             s = r["settings"]

@@ -101,12 +101,13 @@ def equivariance_errors(model: RotMNISTNet, images: np.ndarray) -> dict[str, flo
     ``||E(r_k x) - shift_k E(x)|| / ||E(x)||`` (shift = ``np.roll`` by ``k``
     on the fibre axis). 90 degrees is exact on the pixel grid (``np.rot90``),
     so its error should be float-level; ``2 pi / N`` needs interpolation
-    (:func:`backend.data.mnist.rotate_batch`, bilinear, disc mask) and is not
-    zero. Returns the median and max of each, and for the invariant side the
+    (bilinear, disc mask) and is not zero. Rotations by the input action
+    :class:`backend.families.images.ImageRotation`. Returns the median and max of each, and for the invariant side the
     median relative change of the group-pooled code (max over the fibre, the
     classifier's input) and the fraction of unchanged predictions.
     """
-    from backend.data.mnist import rotate_batch
+    from backend.families.base import Angles
+    from backend.families.images import ImageRotation
 
     model.eval()
     n = model.config.n_rotations
@@ -114,9 +115,10 @@ def equivariance_errors(model: RotMNISTNet, images: np.ndarray) -> dict[str, flo
     z = model.encode(torch.from_numpy(x)).numpy()
     out = {}
     cases = []
-    if n % 4 == 0:
-        cases.append(("rot90", np.rot90(x, 1, axes=(2, 3)).copy(), n // 4))
-    cases.append(("rot_2pi_over_N", rotate_batch(x, np.full(len(x), 2 * np.pi / n)), 1))
+    rotate = ImageRotation(n).act
+    if n % 4 == 0:  # exact on the grid (np.rot90 inside; the images are zero outside the disc)
+        cases.append(("rot90", rotate(x, Angles([np.pi / 2])), n // 4))
+    cases.append(("rot_2pi_over_N", rotate(x, Angles([2 * np.pi / n])), 1))
     pooled = z.max(axis=2)
     pred = model.classify(torch.from_numpy(z)).argmax(1).numpy()
     for name, xr, k in cases:
@@ -141,7 +143,7 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
 
     For each image ``x`` (rows of ``images``, (M, 1, 29, 29)) the codes
     ``f(r_k x)`` of its copies rotated by ``2 pi k / n_angles``, k = 1..n-1
-    (:func:`backend.data.mnist.rotate_batch`), are compared with ``f(x)``.
+    (:class:`backend.families.images.ImageRotation`), are compared with ``f(x)``.
     ``orbit_spread_ratio`` is the median over images of the mean
     ``||f(r_k x) - f(x)||`` divided by the median distance between the codes
     of two random images of *different* digits (``between_class_distance``).
@@ -157,17 +159,19 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
     are flattened. Source of the question: Hansen, Calissano & Feragen,
     ICML 2024, Sec. 6 (augmentation-trained networks are not invariant).
     """
-    from backend.data.mnist import rotate_batch
+    from backend.families.base import Angles
+    from backend.families.images import ImageRotation
 
     model.eval()
     x = np.ascontiguousarray(images, dtype=np.float32)
     m = len(x)
+    rotate = ImageRotation(n_angles).act
 
     def enc(batch):
         return model.encode(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
 
     angles = 2 * np.pi * np.arange(n_angles) / n_angles
-    full = np.stack([enc(rotate_batch(x, np.full(m, a))) if k else enc(x)
+    full = np.stack([enc(rotate(x, Angles([a]))) if k else enc(x)
                      for k, a in enumerate(angles)])  # (K, M, *code_shape)
     codes = full.reshape(n_angles, m, -1)  # (K, M, D)
     spread = np.linalg.norm(codes[1:] - codes[:1], axis=2).mean(axis=0)  # (M,)
@@ -176,7 +180,7 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
     keep = labels[a] != labels[b]
     between = float(np.median(np.linalg.norm(codes[0, a[keep]] - codes[0, b[keep]], axis=1)))
     avg = codes.mean(axis=0)
-    half = np.stack([enc(rotate_batch(x, np.full(m, t + np.pi / n_angles))).reshape(m, -1)
+    half = np.stack([enc(rotate(x, Angles([t + np.pi / n_angles]))).reshape(m, -1)
                      for t in angles]).mean(axis=0)
     avg_between = float(np.median(np.linalg.norm(avg[a[keep]] - avg[b[keep]], axis=1)))
     out = {}

@@ -110,7 +110,11 @@ def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed:
     projected = proj.transform(codes)
     other = encoded.codes("stored" if order == "random" else "random")
     if len(codes):
-        moved = np.linalg.norm(proj.transform(other) - projected, axis=1)
+        # chunked, so the check holds one chunk of the other presentation's features at a time
+        moved = np.empty(len(codes))
+        for start in range(0, len(codes), 65_536):
+            part = slice(start, start + 65_536)
+            moved[part] = np.linalg.norm(proj.transform(other[part]) - projected[part], axis=1)
         scale = typical_distance(projected)
         err = float(moved.max())
         rel_med = float(np.median(moved) / scale) if scale > 0 else float("nan")
@@ -282,6 +286,14 @@ def selection_csv(table, rows, columns, maps: Maps, option=None) -> str:
     return selection_table(table, rows, columns, option, maps).to_csv(index=False)
 
 
+def validity(decoded: list) -> list[bool] | None:
+    """Validity of each decoded step for the path figures, or None when it means nothing
+    (every item's ``valid`` is None, e.g. images: no step is drawn as invalid)."""
+    if all(getattr(d, "valid", None) is None for d in decoded):
+        return None
+    return [bool(d.valid) for d in decoded]
+
+
 def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,
              text: str | None = None, seed: int = 0) -> tuple[LatentCodes, str, int | None]:
     """Code (1, ...) of an interpolation endpoint, a caption, and its data-set row (or None).
@@ -311,7 +323,8 @@ class OrbitView:
 
     Attributes
     ----------
-    elements : ndarray (G, ...), the group elements applied to the input.
+    elements : GroupElements (G), the typed input-group elements applied to the input
+        (:class:`~backend.families.base.Permutations`, :class:`~backend.families.base.Angles`).
     codes : LatentCodes (G, ...), codes of the transformed inputs.
     raw_xy, inv_xy : (G, 2), positions on the equivariant and the invariant map.
     projected : (G, k), ``s(z)`` of each transformed input.
@@ -324,7 +337,7 @@ class OrbitView:
         orbit moves the equivariant code).
     """
 
-    elements: np.ndarray
+    elements: object
     codes: LatentCodes
     raw_xy: np.ndarray
     inv_xy: np.ndarray
@@ -335,12 +348,14 @@ class OrbitView:
 
 
 def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projection_key: str, row: int,
-               elements: np.ndarray, seed: int = 0, k: int = 0) -> OrbitView:
+               elements, seed: int = 0, k: int = 0) -> OrbitView:
     """Encode the input at ``row`` transformed by each element; place the orbit on both maps.
 
-    The first element should be the identity (the reference for the
-    invariance error). Uses the model entry's ``encode_transformed``.
+    ``elements`` are the input action's typed elements (or an array in its unit: slot orders
+    (G, n), radians (G,)). The first should be the identity (the reference for the invariance
+    error). Uses the model entry's ``encode_transformed``.
     """
+    elements = entry.input_action.as_elements(elements)
     codes = entry.encode_transformed(row, elements)
     proj = projection(projection_key, seed, k).fit(encoded.codes(order))
     projected = proj.transform(codes)
@@ -349,5 +364,5 @@ def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projectio
     scale_z = typical_distance(encoded.codes(order).flat()) or 1.0
     err = float(np.linalg.norm(projected - projected[:1], axis=1).max())
     spread = float(np.linalg.norm(codes.flat() - codes.flat()[:1], axis=1).max())
-    return OrbitView(np.asarray(elements), codes, maps.raw.transform(codes.flat()),
+    return OrbitView(elements, codes, maps.raw.transform(codes.flat()),
                      maps.inv.transform(projected), projected, err / scale_s, err, spread / scale_z)

@@ -182,14 +182,14 @@ def test_v2_options_keep_pairs_symmetric_and_equivariant(symmetric, z_fourier, p
 
 
 def test_old_config_loads_old_state_dict():
-    """New options default to the shipped behaviour: the shipped weights load with their sidecar config."""
+    """New options default to the old behaviour: the first shipped weights (v1) load with their sidecar config."""
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "models" / "weights"
-    card = json.loads((root / "graph_vae_qm9.json").read_text())
+    card = json.loads((root / "graph_vae_qm9_v1.json").read_text())
     assert "symmetric" not in card["model_config"]
     model = GraphVAE(GraphVAEConfig(**card["model_config"]))
-    model.load_state_dict(torch.load(root / "graph_vae_qm9.pt", weights_only=True), strict=True)
+    model.load_state_dict(torch.load(root / "graph_vae_qm9_v1.pt", weights_only=True), strict=True)
 
 
 def test_max_minutes_stops_cleanly_and_time_schedule_anneals(tmp_path):

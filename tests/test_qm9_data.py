@@ -165,7 +165,7 @@ def _typed_entry(graphs: qm9.QM9Graphs):
         def dataset(self):
             return graphs
 
-        def encode_smiles(self, smiles, perm=None):
+        def encode_inputs(self, inputs):
             return "encoded now"
 
     return Entry()

@@ -484,6 +484,12 @@ class DecodedMolecule:
     valid: bool
     reason: str = ""
 
+    @property
+    def caption(self) -> str:
+        """``SMILES · valid`` or ``SMILES · INVALID (reason)``."""
+        text = f"{self.smiles or '—'} · {'valid' if self.valid else 'INVALID'}"
+        return text + (f" ({self.reason})" if not self.valid and self.reason else "")
+
 
 def graph_to_molecule(types: np.ndarray, bonds: np.ndarray) -> DecodedMolecule:
     """RDKit molecule, canonical SMILES and validity of a dense graph.

@@ -1,0 +1,684 @@
+"""``python -m backend benchmark``: one table of the figures that decide how fast the product feels.
+
+Sections, each timed in this process against a baseline run in the same process (so the
+ratio, not the absolute time, is the figure to compare across machines and loads):
+
+* **encode**: the shipped graph VAE encoding QM9 molecules through the product's batch path
+  (``encode_in_batches``, batches of 128, one thread), in molecules per second and as a
+  fraction of one core's peak: the encoder's floating-point operations per second
+  (``torch.utils.flop_counter``) against a 512 x 512 float32 matrix product timed here.
+* **featurize**: :func:`backend.data.qm9.featurize_table` against the bare RDKit parse
+  (``Chem.MolFromSmiles``) of the same SMILES: the floor.
+* **projections**: every invariant projection of both group actions, vectorised
+  ``transform`` of the codes against a per-sample loop (one ``transform`` call per code).
+* **quotient distance**: the exact quotient distance, batched, against a per-pair loop
+  (S_n: linear assignment per pair, and the sorting closed form for d = 1 as a check;
+  C_N: FFT cross-correlation against the brute-force minimum over all N shifts).
+* **maps**: the lean WebGL scatter (``backend.plots.latent_map``) and the density raster
+  (``backend.density.density_figure``): build time and JSON bytes per point, against the
+  raw bytes of the arrays drawn (x, y float32 and a row id: 12 bytes per point).
+* **memory**: peak RSS of a fresh process generating synthetic S_n codes (the generator of
+  ``ELX_SYNTHETIC_CODES``) and computing the app's maps (``views.compute_maps``: sorting,
+  invariance check, two PCA maps) at several sizes, with the chunked PCA (now) and with
+  the whole-array SVD (before) as the baseline.
+* **browser**: ``benchmarks/browser_latency.py`` in a subprocess (the app on 127.0.0.1,
+  headless Chromium): step slider, colour and projection changes, p50 / p95 and CPU
+  seconds per process; and figure variants of one map on a bare Plotly page.
+
+``--quick`` runs tiny sizes (a few hundred molecules and codes, no browser unless asked)
+for CI: every row is present and every figure is a finite positive number, and nothing
+about speed is asserted. Writes ``BENCHMARKS.md`` (``--out``) with the table, the machine
+(cores, CPU model, load average at start and end), the git commit and the commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Row:
+    """One line of the table.
+
+    Attributes
+    ----------
+    section : str, e.g. ``"encode"``.
+    item : str, what was measured.
+    value : float, the figure (finite and positive when the measurement worked).
+    unit : str, its unit.
+    baseline : str, what it is compared with (run in the same process), or "".
+    ratio : float or None, ``value`` relative to the baseline, as stated in ``ratio_note``.
+    ratio_note : str, how to read the ratio.
+    note : str, extra context (sizes, checks).
+    """
+
+    section: str
+    item: str
+    value: float
+    unit: str
+    baseline: str = ""
+    ratio: float | None = None
+    ratio_note: str = ""
+    note: str = ""
+
+
+@dataclass
+class Sizes:
+    """Problem sizes of one run (``quick`` or full)."""
+
+    featurize: int = 20_000
+    encode: int = 20_000
+    codes: int = 20_000
+    loop: int = 400
+    pairs: int = 2_000
+    pair_loop: int = 400
+    scatter: int = 130_831
+    raster: int = 1_000_000
+    memory: list = field(default_factory=lambda: [10_000, 100_000, 1_000_000, 10_000_000])
+    repeat: int = 3
+
+    @classmethod
+    def quick(cls) -> "Sizes":
+        """Tiny sizes for CI (seconds)."""
+        return cls(featurize=120, encode=256, codes=300, loop=40, pairs=200, pair_loop=50, scatter=3_000,
+                   raster=20_000, memory=[2_000, 20_000], repeat=1)
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    """Best wall time (s) of ``repeat`` calls of ``fn`` and the last result."""
+    best, out = math.inf, None
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return max(best, 1e-9), out
+
+
+# ---------------------------------------------------------------- sections
+def bench_featurize_and_encode(sizes: Sizes) -> list[Row]:
+    """Featurize vs the bare RDKit parse; encode throughput and fraction of one core's peak.
+
+    Uses the first ``sizes.featurize`` / ``sizes.encode`` SMILES of QM9 (``qm9pack``) and the
+    shipped graph VAE weights (``models/weights/graph_vae_qm9.pt``, through the registry).
+    """
+    import torch
+    from rdkit import Chem
+
+    from backend.data import qm9
+
+    table = qm9.load_qm9_table()
+    n_feat = min(sizes.featurize, len(table))
+    part = table.iloc[:max(n_feat, sizes.encode)].reset_index(drop=True)
+    smiles = part["smiles"].tolist()[:n_feat]
+    t_parse, _ = _best(lambda: [Chem.MolFromSmiles(s) for s in smiles], sizes.repeat)
+    t_feat, feats = _best(lambda: qm9.featurize_table(part.iloc[:n_feat]), sizes.repeat)
+    rows = [Row("featurize", f"featurize_table, {n_feat:,} QM9 SMILES", n_feat / t_feat, "molecules/s",
+                "bare RDKit parse (Chem.MolFromSmiles) of the same SMILES", t_feat / t_parse,
+                "x the parse time (1.0 = the floor)", f"parse alone: {n_feat / t_parse:,.0f} molecules/s")]
+
+    from backend import registry
+    from backend.latents import encode_in_batches
+
+    entry = registry.get("graph_vae_qm9")
+    n_enc = min(sizes.encode, len(part))
+    types, bonds, tiebreak = feats[0], feats[1], feats[2]
+    if n_enc > n_feat:
+        types, bonds, tiebreak = qm9.featurize_table(part.iloc[:n_enc])[:3]
+    arrays = (types[:n_enc], bonds[:n_enc], tiebreak[:n_enc])
+    entry.model()  # load the weights outside the timing
+    t_enc, codes = _best(lambda: encode_in_batches(entry._encode_arrays, arrays), sizes.repeat)
+
+    # floating-point work of one batch of 128, counted by torch, and one core's matmul peak
+    flops_per_mol = float("nan")
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        batch = tuple(torch.from_numpy(np.asarray(a[:128], dtype=np.int64)) for a in arrays)
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            entry.model().encode(*batch)
+        flops_per_mol = counter.get_total_flops() / len(batch[0])
+    except Exception:  # an older torch without the counter: the row says nan
+        pass
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(512, 512)
+        b = torch.randn(512, 512)
+        a @ b
+        t_mm, _ = _best(lambda: [a @ b for _ in range(20)], max(sizes.repeat, 2))
+    finally:
+        torch.set_num_threads(threads)
+    peak = 20 * 2 * 512 ** 3 / t_mm
+    achieved = flops_per_mol * n_enc / t_enc
+    rows.append(Row("encode", f"graph VAE encode (batches of 128, 1 thread), {n_enc:,} molecules",
+                    n_enc / t_enc, "molecules/s", "one core's float32 matmul peak (512 x 512, this process)",
+                    achieved / peak if np.isfinite(achieved) else None, "fraction of the peak FLOP/s",
+                    f"{flops_per_mol / 1e6:.2f} MFLOP per molecule; peak {peak / 1e9:.1f} GFLOP/s; codes "
+                    f"{tuple(codes.shape)}"))
+    return rows
+
+
+def bench_projections(sizes: Sizes, seed: int = 0) -> list[Row]:
+    """Vectorised ``transform`` of every projection vs one ``transform`` call per code."""
+    from backend.groups import CyclicShiftAction, LatentCodes, PermutationAction
+    from backend.projections import make_projection, projections_for
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for action in (CyclicShiftAction(16, 8), PermutationAction(9, 1)):
+        codes = LatentCodes(rng.standard_normal((sizes.codes,) + action.code_shape).astype(np.float32), action)
+        for spec in projections_for(action):
+            proj = make_projection(spec.key, 0)
+            if "k" in proj.get_params():
+                proj.set_params(k=64)
+            proj.fit(codes)
+            t_vec, out = _best(lambda p=proj: p.transform(codes), sizes.repeat)
+            n_loop = min(sizes.loop, sizes.codes)
+            t_loop, _ = _best(lambda p=proj: [p.transform(codes[i:i + 1]) for i in range(n_loop)], 1)
+            per_vec, per_loop = t_vec / sizes.codes, t_loop / n_loop
+            rows.append(Row("projections", f"{spec.key} on {action.name} {action.code_shape}, "
+                            f"{sizes.codes:,} codes", sizes.codes / t_vec, "codes/s",
+                            "per-sample loop (one transform call per code)", per_loop / per_vec,
+                            "x faster than the loop", f"output width {out.shape[1]}"
+                            + ("; k = 64 templates" if "k" in proj.get_params() else "")))
+    return rows
+
+
+def bench_quotient_distance(sizes: Sizes, seed: int = 0) -> list[Row]:
+    """Exact quotient distance, batched, against a per-pair loop / brute force; with exactness checks."""
+    from backend.groups import CyclicShiftAction, PermutationAction
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    perm = PermutationAction(9, 1)
+    z1, z2 = (rng.standard_normal((sizes.pairs, 9, 1)) for _ in range(2))
+    t_batch, d = _best(lambda: perm.quotient_distance(z1, z2), sizes.repeat)
+    n_loop = min(sizes.pair_loop, sizes.pairs)
+    t_loop, _ = _best(lambda: [perm.quotient_distance(z1[i:i + 1], z2[i:i + 1]) for i in range(n_loop)], 1)
+    closed = np.linalg.norm(np.sort(z1[..., 0], 1) - np.sort(z2[..., 0], 1), axis=1)
+    t_sort, _ = _best(lambda: np.linalg.norm(np.sort(z1[..., 0], 1) - np.sort(z2[..., 0], 1), axis=1),
+                      sizes.repeat)
+    rows.append(Row("quotient distance", f"S_n (9, 1): linear assignment per pair, {sizes.pairs:,} pairs",
+                    sizes.pairs / t_batch, "pairs/s", "per-pair loop of single calls",
+                    (t_loop / n_loop) / (t_batch / sizes.pairs), "x faster than the loop",
+                    f"max |LAP - sorting closed form (d = 1)| = {np.abs(d - closed).max():.1e}; the closed "
+                    f"form runs at {sizes.pairs / t_sort:,.0f} pairs/s"))
+    cyc = CyclicShiftAction(16, 8)
+    c1, c2 = (rng.standard_normal((sizes.pairs, 16, 8)) for _ in range(2))
+    t_fft, dc = _best(lambda: cyc.quotient_distance(c1, c2), sizes.repeat)
+
+    def brute():
+        return np.min([np.linalg.norm((c1 - np.roll(c2, k, axis=-1)).reshape(len(c1), -1), axis=1)
+                       for k in range(8)], axis=0)
+
+    t_brute, db = _best(brute, sizes.repeat)
+    rows.append(Row("quotient distance", f"C_8 (16, 8): FFT cross-correlation, {sizes.pairs:,} pairs",
+                    sizes.pairs / t_fft, "pairs/s", "brute force: minimum over all 8 shifts (numpy)",
+                    t_brute / t_fft, "x faster than brute force", f"max |FFT - brute force| = "
+                    f"{np.abs(dc - db).max():.1e}"))
+    return rows
+
+
+def bench_maps(sizes: Sizes, seed: int = 0) -> list[Row]:
+    """Build time and JSON bytes of the lean scatter and of the density raster."""
+    import pandas as pd
+    import plotly.io as pio
+
+    from backend import density, plots
+
+    radius = type("ColorOption", (), dict(key="radius", label="norm of the code", unit="latent units",
+                                          categorical=False, scale=1.0))()
+    cluster = type("ColorOption", (), dict(key="cluster", label="cluster", unit="id", categorical=True,
+                                           scale=1.0))()
+    rows = []
+    m = max(sizes.scatter, sizes.raster)
+    codes = density.synthetic_codes(m, seed=seed)
+    coords = density.streaming_pca_map(lambda a, b: np.sort(codes.random[a:b, :, 0], axis=1), m).coords
+    table = pd.DataFrame({"radius": codes.radius, "cluster": codes.cluster}, copy=False)
+    n = sizes.scatter
+    for option in (radius, cluster):
+        sub = table.iloc[:n]
+        t_build, fig = _best(lambda o=option: plots.latent_map(coords[:n], sub, o), sizes.repeat)
+        t_json, text = _best(lambda f=fig: pio.to_json(f, validate=False), sizes.repeat)
+        kind = "categorical (one trace per category)" if option.categorical else \
+            f"continuous ({plots.COLOUR_BINS} colour bins)"
+        rows.append(Row("maps", f"WebGL scatter, {n:,} points, {kind}: JSON", len(text) / n, "bytes/point",
+                        "raw arrays drawn (x, y float32 + int32 row id = 12 bytes/point)", len(text) / n / 12,
+                        "x the raw bytes", f"{len(text) / 1e6:.2f} MB"))
+        rows.append(Row("maps", f"WebGL scatter, {n:,} points, {kind}: build + to_json", (t_build + t_json) * 1e3,
+                        "ms", "", None, "", f"build {t_build * 1e3:.0f} ms, to_json {t_json * 1e3:.0f} ms"))
+    values = table["radius"].to_numpy()[:sizes.raster]
+    density.density_figure(coords[:1000], values[:1000], radius)  # datashader compiles on the first call
+    t_raster, fig = _best(lambda: density.density_figure(coords[:sizes.raster], values, radius), sizes.repeat)
+    text = pio.to_json(fig, validate=False)
+    scatter_bytes = rows[0].value * sizes.raster  # the continuous scatter's bytes/point, extrapolated
+    rows.append(Row("maps", f"density raster ({density.RASTER_WIDTH} x {density.RASTER_HEIGHT}), "
+                    f"{sizes.raster:,} points: JSON", len(text) / 1e6, "MB",
+                    "a scatter of as many points (bytes/point above, extrapolated)",
+                    len(text) / scatter_bytes, "x the scatter's bytes",
+                    f"scatter would be {scatter_bytes / 1e6:.1f} MB"))
+    rows.append(Row("maps", f"density raster, {sizes.raster:,} points: build", t_raster * 1e3, "ms"))
+    return rows
+
+
+# ---------------------------------------------------------------- memory (fresh processes)
+def memory_child(m: int, method: str) -> dict:
+    """In this (fresh) process: generate ``m`` synthetic codes and compute the app's maps.
+
+    The codes are :func:`backend.density.synthetic_codes` wrapped like
+    ``registry.SyntheticCodesEntry.encode_dataset`` (``ELX_SYNTHETIC_CODES``) without
+    importing torch; the maps are :func:`backend.views.compute_maps` (sorting), with the PCA
+    solver forced to ``method`` (``"auto"``: chunked for tall data, now; ``"svd"``: one SVD
+    of a float64 copy, before).
+
+    Returns
+    -------
+    dict: ``rss_base_mb`` (peak RSS after imports), ``rss_codes_mb`` (after generating),
+    ``rss_peak_mb`` (peak after the maps), ``codes_mb`` (bytes of the generated arrays),
+    ``generate_s``, ``maps_s``.
+    """
+    import functools
+
+    import pandas as pd
+
+    from backend import density, embedding, views
+    from backend.groups import LatentCodes, PermutationAction
+    from backend.latents import EncodedDataset
+
+    base = _peak_rss_mb()
+    t0 = time.perf_counter()
+    codes = density.synthetic_codes(m, seed=0)
+    action = PermutationAction(9, 1)
+    table = pd.DataFrame({"code_id": np.arange(m), "cluster": codes.cluster, "radius": codes.radius})
+    enc = EncodedDataset(table, LatentCodes(codes.stored, action), LatentCodes(codes.random, action),
+                         codes.perms, 0, Path(os.devnull))
+    t1 = time.perf_counter()
+    after_codes = _peak_rss_mb()
+    views.pca_map = functools.partial(embedding.pca_map, method=method)
+    maps = views.compute_maps(enc, "random", "sort", 0)
+    t2 = time.perf_counter()
+    nbytes = sum(a.nbytes for a in (codes.stored, codes.random, codes.perms, codes.cluster, codes.radius))
+    return {"m": m, "method": method, "rss_base_mb": base, "rss_codes_mb": after_codes,
+            "rss_peak_mb": _peak_rss_mb(), "codes_mb": nbytes / 2 ** 20, "generate_s": t1 - t0,
+            "maps_s": t2 - t1, "map_points": int(len(maps.inv.coords))}
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process (``VmHWM``), MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_memory(sizes: Sizes) -> tuple[list[Row], list[dict]]:
+    """Peak RSS per size and PCA solver, each in a fresh ``python -m backend.benchmark --memory-child``."""
+    results = []
+    for m in sizes.memory:
+        for method in ("auto", "svd"):
+            cmd = [sys.executable, "-m", "backend.benchmark", "--memory-child", str(m), method]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                                  env=dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1"))
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if line is None:
+                raise RuntimeError(f"memory child {m} {method} failed: {proc.stderr[-2000:]}")
+            results.append(json.loads(line[7:]))
+    rows = []
+    for m in sizes.memory:
+        now = next(r for r in results if r["m"] == m and r["method"] == "auto")
+        before = next(r for r in results if r["m"] == m and r["method"] == "svd")
+        grow_now = max(now["rss_peak_mb"] - now["rss_codes_mb"], 0.01)
+        grow_before = max(before["rss_peak_mb"] - before["rss_codes_mb"], 0.01)
+        rows.append(Row("memory", f"{m:,} synthetic S_n codes: generate + compute_maps, peak RSS",
+                        now["rss_peak_mb"], "MB", "whole-array SVD PCA (before), fresh process",
+                        now["rss_peak_mb"] / before["rss_peak_mb"], "x the baseline's peak",
+                        f"codes {now['codes_mb']:.0f} MB; maps add {grow_now:.0f} MB (SVD: {grow_before:.0f} MB); "
+                        f"after imports {now['rss_base_mb']:.0f} MB; maps {now['maps_s']:.1f} s "
+                        f"(SVD {before['maps_s']:.1f} s)"))
+    return rows, results
+
+
+# ---------------------------------------------------------------- browser (subprocess)
+#: density threshold of the comparison run: QM9's 130,831-point maps drawn as rasters
+RASTER_COMPARISON_THRESHOLD = 100_000
+
+
+def _latency_subprocess(args: list[str]) -> tuple[dict, str]:
+    """Run ``benchmarks/browser_latency.py`` with ``args``; its JSON results and the command line."""
+    out = Path(tempfile.mkdtemp(prefix="elx_bench_")) / "latency.json"
+    cmd = [sys.executable, "benchmarks/browser_latency.py", *args, "--json", str(out)]
+    log = out.with_name("latency.log")
+    with open(log, "w") as fh:  # Playwright and Streamlit logs go to a file, not the console
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"browser benchmark failed (exit {proc.returncode}): {log.read_text()[-2000:]}")
+    shown = [a for a in args]
+    return json.loads(out.read_text()), " ".join(shlex.quote(c) for c in ["python", cmd[1], *shown])
+
+
+def bench_browser(quick: bool, cache_dir: Path | None, variants: int,
+                  raster_comparison: bool) -> tuple[list[Row], dict, dict | None, list[str]]:
+    """Run ``benchmarks/browser_latency.py`` in a subprocess (and, with ``raster_comparison``, a
+    second time with QM9's maps drawn as density rasters); rows from its JSON output."""
+    args = ["--slider", "3", "--colour", "2", "--projection", "2", "--qm9-subset", "600"] if quick else \
+        ["--slider", "50", "--colour", "20", "--projection", "20"]
+    if cache_dir is not None:
+        args += ["--cache-dir", str(cache_dir)]
+    if variants:
+        args += ["--variants", str(variants)]
+    res, command = _latency_subprocess(args)
+    commands = [command]
+    raster = None
+    if raster_comparison:
+        r_args = ["--slider", "0", "--colour", "2" if quick else "10", "--projection", "0",
+                  "--app-env", f"ELX_DENSITY_THRESHOLD={RASTER_COMPARISON_THRESHOLD}"]
+        if quick:
+            r_args += ["--qm9-subset", "600"]
+        if cache_dir is not None:
+            r_args += ["--cache-dir", str(cache_dir)]
+        raster, command = _latency_subprocess(r_args)
+        commands.append(command)
+    rows = []
+    names = {"slider": "step slider moved (key press -> new step drawn)",
+             "colour": "colour changed (both maps redrawn)",
+             "projection": "projection changed (invariant map redrawn)"}
+    pts = res.get("points")
+    for key, s in res["actions"].items():
+        cpu = s.get("cpu_total_s_median")
+        rows.append(Row("browser", f"{names.get(key, key)}, p95 over {s['n']}", s["p95_ms"], "ms",
+                        "", None, "", f"p50 {s['p50_ms']:.0f} ms; {s['ws_mb_median']:.2f} MB sent; CPU "
+                        f"{cpu:.2f} s (server {s.get('cpu_server_s_median', 0):.2f}, renderer "
+                        f"{s.get('cpu_renderer_s_median', 0):.2f}, GPU process {s.get('cpu_gpu_s_median', 0):.2f})"
+                        + (f"; {pts:,} points per map" if pts else "")))
+    for v in res.get("variants", []):
+        rows.append(Row("browser", f"one 130,831-point map, bare Plotly page: {v['variant']}",
+                        v["first_ms"] + v["second_ms"], "ms", "", None, "",
+                        f"first draw {v['first_ms']:.0f} ms + Streamlit-style second hand-off "
+                        f"{v['second_ms']:.0f} ms; {v['draws']} WebGL draw calls; CPU GPU process "
+                        f"{v['gpu_s']:.2f} s, renderer {v['renderer_s']:.2f} s; {v['json_mb']:.2f} MB JSON"))
+    base = rows and [r for r in rows if "before:" in r.item]
+    for r in rows:
+        if base and "bare Plotly page" in r.item and r is not base[0]:
+            r.baseline, r.ratio, r.ratio_note = "the figure before (first variant)", base[0].value / r.value, \
+                "x faster"
+    if raster:
+        s = raster["actions"]["colour"]
+        rows.append(Row("browser", f"colour changed, maps as density rasters (ELX_DENSITY_THRESHOLD="
+                        f"{RASTER_COMPARISON_THRESHOLD:,}), p95 over {s['n']}", s["p95_ms"], "ms",
+                        "the WebGL scatter (first colour row)", res["actions"]["colour"]["p95_ms"] / s["p95_ms"],
+                        "x faster", f"p50 {s['p50_ms']:.0f} ms; {s['ws_mb_median']:.2f} MB sent; CPU "
+                        f"{s.get('cpu_total_s_median', 0):.2f} s; no click selection of single points on rasters"))
+    return rows, res, raster, commands
+
+
+# ---------------------------------------------------------------- report
+def machine() -> dict:
+    """Cores, CPU model, memory, Python / platform, load average now."""
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines()
+                      if ln.startswith("MemTotal")).split()[1])
+        mem = f"{kb / 2 ** 20:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model or platform.processor(), "memory": mem,
+            "python": platform.python_version(), "platform": platform.platform(), "load": os.getloadavg()}
+
+
+def git_commit() -> str:
+    """``git rev-parse HEAD`` (+ ``+dirty`` with uncommitted changes), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=20).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=20).stdout.strip()
+        return (head or "unknown") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    v = float(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}"
+
+
+def table_markdown(rows: list[Row]) -> str:
+    """The rows as one Markdown table."""
+    out = ["| section | measurement | value | unit | baseline (same process) | ratio | notes |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ratio = f"{_fmt(r.ratio)} {r.ratio_note}".strip() if r.ratio is not None else "–"
+        out.append(f"| {r.section} | {r.item} | {_fmt(r.value)} | {r.unit} | {r.baseline or '–'} | {ratio} | "
+                   f"{r.note} |")
+    return "\n".join(out)
+
+
+def write_report(path: Path, rows: list[Row], info: dict) -> None:
+    """Write ``BENCHMARKS.md``: how it was run, the machine, the table and the notes."""
+    m0, m1 = info["machine_start"], info["machine_end"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{info['command']}` (`backend/benchmark.py`); rerun it to replace this file. "
+        f"{'Quick run (tiny sizes, for CI): the figures say nothing about speed.' if info['quick'] else ''}",
+        "",
+        f"* commit: `{info['commit']}`; run {info['started']} to {info['finished']} ({info['seconds']:.0f} s)",
+        f"* machine: {m0['nproc']} cores, {m0['cpu']}, {m0['memory']} memory; Python {m0['python']}; "
+        f"{m0['platform']}",
+        f"* load average (1, 5, 15 min) at start: {', '.join(f'{x:.2f}' for x in m0['load'])}; at end: "
+        f"{', '.join(f'{x:.2f}' for x in m1['load'])}. "
+        + ("Other work was running on these cores: absolute times are upper bounds; the ratios "
+           "(both sides timed in the same process, moments apart) and CPU seconds are the figures to "
+           "compare." if max(m0["load"][0], m1["load"][0]) > 0.5 * (m0["nproc"] or 1) else
+           "The machine was close to idle."),
+        "* commands:",
+        "",
+        "```bash",
+        *info["commands"],
+        "```",
+        "",
+        table_markdown(rows),
+        "",
+    ]
+    lines += info.get("sections", [])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _memory_section(results: list[dict]) -> list[str]:
+    if not results:
+        return []
+    out = ["## Memory while generating and mapping codes", "",
+           "Fresh process per line (`python -m backend.benchmark --memory-child M METHOD`): generate M seeded "
+           "synthetic S_n codes (9, 1) in chunks into preallocated arrays (both presentations, permutations, "
+           "metadata), then `views.compute_maps` (sorting, invariance check over both presentations, PCA of "
+           "the raw and the sorted codes). `auto` is the app now (PCA from chunks above 4 M values, the "
+           "invariance check in chunks); `svd` forces the whole-array SVD that `compute_maps` used before "
+           "(the invariance check stays chunked in both).", "",
+           "| codes | PCA | codes in memory [MB] | peak RSS after generating [MB] | peak RSS after the maps [MB] "
+           "| added by the maps [MB] | generate [s] | maps [s] |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        out.append(f"| {r['m']:,} | {r['method']} | {r['codes_mb']:.0f} | {r['rss_codes_mb']:.0f} | "
+                   f"{r['rss_peak_mb']:.0f} | {r['rss_peak_mb'] - r['rss_codes_mb']:.0f} | {r['generate_s']:.2f} | "
+                   f"{r['maps_s']:.2f} |")
+    return out + [""]
+
+
+def _browser_section(res: dict | None) -> list[str]:
+    if not res:
+        return []
+    out = ["## In the browser", "",
+           f"`benchmarks/browser_latency.py` (app on 127.0.0.1, {res.get('points') or '?'} points per map, "
+           f"headless Chromium with software WebGL (SwiftShader), load average {res['load_before']:.2f} before and "
+           f"{res['load_after']:.2f} after):", ""]
+    out.append("| action | n | p50 [ms] | p95 [ms] | max [ms] | sent [MB] | CPU s: server / renderer / GPU process |"
+               " Plotly.react calls | WebGL draw calls | JSON.stringify [MB] |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|")
+    for key, s in res["actions"].items():
+        out.append(f"| {key} | {s['n']} | {s['p50_ms']:.0f} | {s['p95_ms']:.0f} | {s['max_ms']:.0f} | "
+                   f"{s['ws_mb_median']:.2f} | {s.get('cpu_server_s_median', 0):.2f} / "
+                   f"{s.get('cpu_renderer_s_median', 0):.2f} / {s.get('cpu_gpu_s_median', 0):.2f} | "
+                   f"{_fmt(s.get('reacts_median'))} | {_fmt(s.get('draws_median'))} | "
+                   f"{_fmt(s.get('stringify_mb_median'))} |")
+    return out + [""]
+
+
+def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
+    """Where a colour change's time goes, from the browser run's own measurements."""
+    if not res or "colour" not in res["actions"]:
+        return []
+    s = res["actions"]["colour"]
+    met = s["p95_ms"] < 1000
+    pts = res.get("points") or 0
+    out = ["## Colour change: the 1 s target", "",
+           f"Measured: p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms at {pts:,} points per map "
+           f"({'meets' if met else 'misses'} the target of p95 < 1 s; load average {res['load_before']:.2f} "
+           f"before the run). CPU seconds per change (median): server {s.get('cpu_server_s_median', 0):.2f}, "
+           f"Chromium renderer {s.get('cpu_renderer_s_median', 0):.2f}, GPU process (WebGL in SwiftShader, "
+           f"software) {s.get('cpu_gpu_s_median', 0):.2f}; {s['ws_mb_median']:.2f} MB sent.", "",
+           "Where the time goes, per colour change (measured inside the page by the benchmark):", "",
+           f"* **Server**: {s.get('cpu_server_s_median', 0):.2f} CPU s: the script reruns, both figures are built "
+           "once per (projection, colour) and kept (`st.cache_resource`), copied, turned into JSON by "
+           "`st.plotly_chart` (`plotly.io.to_json`, typed arrays as base64) and sent.",
+           f"* **Streamlit's chart component mounts a new chart for every new figure** (the element id hashes the "
+           f"figure's JSON) and hands it to `Plotly.react` twice: once when it mounts and again after its theme "
+           f"effect replaced the figure with a JSON round trip of itself. Measured: "
+           f"{_fmt(s.get('reacts_median'))} `Plotly.react` calls per change (two maps) taking "
+           f"{_fmt(s.get('react_ms_median'))} ms of script time, {_fmt(s.get('draws_median'))} WebGL draw calls "
+           f"(two full draws per map), and {_fmt(s.get('stringify_mb_median'))} MB of `JSON.stringify` "
+           f"({_fmt(s.get('stringify_ms_median'))} ms): after the first draw Plotly keeps the decoded typed "
+           "arrays on the figure, and the round trip writes them out as JSON objects. Plotly treats the second "
+           "call's re-decoded arrays as new data (typed arrays are compared by identity), so it recomputes and "
+           "redraws everything. Plain JSON lists plus `layout.datarevision` were tried: the data diff then "
+           "passes, but the round-tripped `layout.template` (a new object) still forces a full redraw, and "
+           "the lists cost the server about three times the CPU.",
+           f"* **Drawing** {pts:,} points in software WebGL costs the GPU process about "
+           f"{s.get('cpu_gpu_s_median', 0) / max(s.get('reacts_median', 1), 1):.2f} CPU s per full draw of one "
+           "map here (its CPU per change divided by the `Plotly.react` calls, each one full draw).",
+           "",
+           "What was changed (the bare-page variants above measure each step on one map, drawn the way the "
+           "component draws it): a continuous colour is drawn as 32 constant-colour traces (Plotly converted a "
+           "per-point colour array point by point in JavaScript on every draw), the maps have fixed margins "
+           "(automatic margins drew the WebGL scene a second time after measuring the tick labels), and maps "
+           "above 50,000 points use one WebGL pixel per CSS pixel (`plotGlPixelRatio=1`, a quarter of the "
+           "pixels). Hover shows the colour's bin (1/32 of the colour range), the selection table the exact "
+           "value. Click and lasso selection are unchanged (`tests/e2e/test_browser.py`).", ""]
+    if not met:
+        out += ["Why the target is still missed: with `st.plotly_chart` every change mounts new charts that "
+                "Plotly computes and draws twice, and one software-rendered draw of 130k points costs a few "
+                "hundred milliseconds of CPU on this machine; two maps make at least four such draws. Meeting "
+                "it would take either a chart that stays mounted and only restyles the marker colours (a "
+                "custom Streamlit component sending one byte of colour bin per point, not st.plotly_chart; "
+                "selection events would have to be rebuilt and the browser tests adapted), or drawing maps "
+                "of this size as density rasters:", ""]
+    if raster and "colour" in raster["actions"]:
+        r = raster["actions"]["colour"]
+        out += [f"* Measured with `ELX_DENSITY_THRESHOLD={RASTER_COMPARISON_THRESHOLD}` (QM9's maps as server-side "
+                f"rasters): colour change p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms, "
+                f"{r['ws_mb_median']:.2f} MB sent, CPU {r.get('cpu_total_s_median', 0):.2f} s; box and lasso "
+                "select every row inside, but a click no longer selects one molecule, which is why the default "
+                "threshold stays at 200,000 points.", ""]
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m backend benchmark`` (used by ``backend/__main__.py``)."""
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes for CI (seconds; figures say nothing about speed)")
+    parser.add_argument("--skip-browser", action="store_true", help="leave out the real-browser rows")
+    parser.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="report file (default: BENCHMARKS.md)")
+    parser.add_argument("--memory-sizes", type=int, nargs="*", default=None,
+                        help="codes per memory measurement (default 10k 100k 1M 10M; quick 2k 20k)")
+    parser.add_argument("--browser-cache-dir", default=None,
+                        help="ELX_CACHE_DIR of the browser run (default: the repo's .cache; quick: a new one)")
+    parser.add_argument("--variants", type=int, default=None,
+                        help="repeats of the bare-page figure variants (default 3; quick 0)")
+    parser.add_argument("--json", default=None, help="also write rows and raw results to this JSON file")
+
+
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """Run the benchmark described by ``args`` (see :func:`add_arguments`); print the table and
+    write the report. Returns the exit status (0)."""
+    sizes = Sizes.quick() if args.quick else Sizes()
+    if args.memory_sizes is not None:
+        sizes.memory = list(args.memory_sizes)
+    started, t0, m0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter(), machine()
+    command = "python -m backend benchmark" + ("" if argv is None else " " + " ".join(shlex.quote(a) for a in argv))
+    rows: list[Row] = []
+    rows += bench_featurize_and_encode(sizes)
+    rows += bench_projections(sizes)
+    rows += bench_quotient_distance(sizes)
+    rows += bench_maps(sizes)
+    mem_rows, mem_results = bench_memory(sizes) if sizes.memory else ([], [])
+    rows += mem_rows
+    commands = [command]
+    browser_res = raster_res = None
+    if not args.skip_browser:
+        cache = Path(args.browser_cache_dir) if args.browser_cache_dir else \
+            (Path(tempfile.mkdtemp(prefix="elx_bench_cache_")) if args.quick else None)
+        variants = args.variants if args.variants is not None else (0 if args.quick else 3)
+        b_rows, browser_res, raster_res, b_cmds = bench_browser(args.quick, cache, variants, not args.quick)
+        rows += b_rows
+        commands += [f"# run by the line above: {c}" for c in b_cmds]
+    info = {"command": command, "quick": args.quick, "commit": git_commit(), "started": started,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "seconds": time.perf_counter() - t0,
+            "machine_start": m0, "machine_end": machine(), "commands": commands,
+            "sections": _memory_section(mem_results) + _browser_section(browser_res)
+            + _colour_section(browser_res, raster_res if not args.skip_browser else None)}
+    print(table_markdown(rows))
+    out = Path(args.out)
+    write_report(out, rows, info)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": [asdict(r) for r in rows], "info": info,
+                                               "memory": mem_results, "browser": browser_res}, indent=2,
+                                              default=str))
+    print(f"wrote {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m backend.benchmark`` (also the memory child processes)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--memory-child"]:
+        print("RESULT " + json.dumps(memory_child(int(argv[1]), argv[2])))
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m backend benchmark", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
