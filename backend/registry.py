@@ -720,7 +720,7 @@ def discover() -> list[str]:
 
 def specs() -> list[ModelSpec]:
     """Specs of the registered models, in display order (entries without a spec left out)."""
-    return [e.spec for e in MODELS.values() if getattr(e, "spec", None) is not None]
+    return [e.spec for e in list(MODELS.values()) if getattr(e, "spec", None) is not None]
 
 
 def is_optional(model_id: str) -> bool:
@@ -788,4 +788,4 @@ def get(model_id: str) -> ModelEntry:
     try:
         return MODELS[model_id]
     except KeyError:
-        raise UnknownModelError(f"unknown model {model_id!r}; registered: {', '.join(MODELS)}") from None
+        raise UnknownModelError(f"unknown model {model_id!r}; registered: {', '.join(list(MODELS))}") from None
