@@ -144,6 +144,31 @@ def test_step_slider_draws_the_new_step_without_touching_the_maps(page, app_url,
     d.assert_no_exception(page)
 
 
+def test_every_interpolation_step_draws_a_valid_molecule_next_to_the_models_own_decode(page, app_url):
+    """QM9, a random pair: at each of the 9 steps both paths show the model's own (argmax) decode
+    and the constrained decode, and the constrained one is a drawn, valid molecule."""
+    d.open_page(page, app_url, "interpolation", model="graph_vae_qm9", pair_seed=2)
+    d.assert_no_exception(page)
+    wait_for_text(page, "step 4 · ")
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Step along the path").locator('input[type="range"]')
+    slider.focus()
+    page.keyboard.press("Home")
+    for step in range(9):
+        if step:
+            page.keyboard.press("ArrowRight")
+        wait_for_text(page, f"step {step} · most probable valid molecule")
+        d.wait_idle(page)
+        own = page.locator("figure").filter(has=page.locator("figcaption", has_text=f"step {step} · model's own decode"))
+        best = page.locator("figure").filter(
+            has=page.locator("figcaption", has_text=f"step {step} · most probable valid molecule"))
+        assert own.count() == 2 and best.count() == 2, (own.count(), best.count())  # raw and invariant path
+        for i in range(2):
+            caption = best.nth(i).locator("figcaption").inner_text()
+            assert caption.rstrip().endswith("valid") and "INVALID" not in caption, caption
+            assert best.nth(i).locator("svg path").count() > 0  # a drawn molecule, not an empty box
+    d.assert_no_exception(page)
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_switching_projection_and_colour_redraws_the_maps(page, app_url, model):
     d.open_page(page, app_url, "latent_maps", model=model)
