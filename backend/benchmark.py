@@ -1,7 +1,8 @@
 """``python -m backend benchmark``: one table of the figures that decide how fast the product feels.
 
-Sections, each timed in this process against a baseline run in the same process (so the
-ratio, not the absolute time, is the figure to compare across machines and loads):
+Sections, each timed in this process (one thread for numpy's BLAS and torch) against a
+baseline run in the same process (so the ratio, not the absolute time, is the figure to
+compare across machines and loads):
 
 * **encode**: the shipped graph VAE encoding QM9 molecules through the product's batch path
   (``encode_in_batches``, batches of 128, one thread), in molecules per second and as a
@@ -361,25 +362,38 @@ def bench_memory(sizes: Sizes) -> tuple[list[Row], list[dict]]:
 # ---------------------------------------------------------------- browser (subprocess)
 #: density threshold of the comparison run: QM9's 130,831-point maps drawn as rasters
 RASTER_COMPARISON_THRESHOLD = 100_000
+#: molecules of the small-map comparison run (``ELX_QM9_SUBSET``)
+SMALL_COMPARISON_POINTS = 1_500
 
 
-def _latency_subprocess(args: list[str]) -> tuple[dict, str]:
-    """Run ``benchmarks/browser_latency.py`` with ``args``; its JSON results and the command line."""
-    out = Path(tempfile.mkdtemp(prefix="elx_bench_")) / "latency.json"
-    cmd = [sys.executable, "benchmarks/browser_latency.py", *args, "--json", str(out)]
-    log = out.with_name("latency.log")
-    with open(log, "w") as fh:  # Playwright and Streamlit logs go to a file, not the console
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
-    if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"browser benchmark failed (exit {proc.returncode}): {log.read_text()[-2000:]}")
-    shown = [a for a in args]
-    return json.loads(out.read_text()), " ".join(shlex.quote(c) for c in ["python", cmd[1], *shown])
+def _latency_subprocess(args: list[str], shown: list[str] | None = None) -> tuple[dict, str]:
+    """Run ``benchmarks/browser_latency.py`` with ``args``; its JSON results and the command line
+    (with ``shown`` in place of ``args`` when given, e.g. without temporary paths)."""
+    with tempfile.TemporaryDirectory(prefix="elx_bench_") as tmp:
+        out = Path(tmp) / "latency.json"
+        cmd = [sys.executable, "benchmarks/browser_latency.py", *args, "--json", str(out)]
+        log = out.with_name("latency.log")
+        with open(log, "w") as fh:  # Playwright and Streamlit logs go to a file, not the console
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        if proc.returncode != 0 or not out.exists():
+            raise RuntimeError(f"browser benchmark failed (exit {proc.returncode}): {log.read_text()[-2000:]}")
+        res = json.loads(out.read_text())
+    return res, " ".join(shlex.quote(c) for c in ["python", cmd[1], *(args if shown is None else shown)])
 
 
-def bench_browser(quick: bool, cache_dir: Path | None, variants: int,
-                  raster_comparison: bool) -> tuple[list[Row], dict, dict | None, list[str]]:
-    """Run ``benchmarks/browser_latency.py`` in a subprocess (and, with ``raster_comparison``, a
-    second time with QM9's maps drawn as density rasters); rows from its JSON output."""
+def _checkout(rev: str, dest: Path) -> None:
+    """The files of git revision ``rev`` of this repository, unpacked into ``dest`` (``git archive``)."""
+    archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+
+
+def bench_browser(quick: bool, cache_dir: Path | None, variants: int, raster_comparison: bool,
+                  baseline: str | None = None) -> tuple[list[Row], dict, dict | None, list[str]]:
+    """Run ``benchmarks/browser_latency.py`` in a subprocess; rows from its JSON output.
+
+    With ``raster_comparison`` also: colour changes with QM9's maps drawn as density rasters,
+    and on 1,500-molecule maps. With ``baseline`` (a git revision) also: colour and projection
+    changes of that revision's app (``git archive``), served with the same data cache."""
     args = ["--slider", "3", "--colour", "2", "--projection", "2", "--qm9-subset", "600"] if quick else \
         ["--slider", "50", "--colour", "20", "--projection", "20"]
     if cache_dir is not None:
@@ -398,6 +412,24 @@ def bench_browser(quick: bool, cache_dir: Path | None, variants: int,
             r_args += ["--cache-dir", str(cache_dir)]
         raster, command = _latency_subprocess(r_args)
         commands.append(command)
+        # the same change on small maps: what a change costs whatever the number of points
+        with tempfile.TemporaryDirectory(prefix="elx_bench_small_") as small_cache:
+            s_args = ["--slider", "0", "--colour", "10", "--projection", "0", "--qm9-subset",
+                      str(SMALL_COMPARISON_POINTS)]
+            small, command = _latency_subprocess(s_args + ["--cache-dir", small_cache],
+                                                 s_args + ["--cache-dir", "<new empty folder>"])
+        commands.append(command)
+        raster["small"] = small
+    if baseline:  # the same changes on the app of another revision (before this work)
+        with tempfile.TemporaryDirectory(prefix="elx_bench_rev_") as tree:
+            _checkout(baseline, Path(tree))
+            b_args = ["--slider", "0", "--colour", "10", "--projection", "5"] + (
+                ["--qm9-subset", "600"] if quick else [])
+            before, command = _latency_subprocess(b_args + ["--app-root", tree] + (
+                ["--cache-dir", str(cache_dir)] if cache_dir is not None else []),
+                b_args + ["--app-root", f"<git archive {baseline}>"])
+        commands.append(command)
+        res["baseline"] = {"revision": baseline, **before}
     rows = []
     names = {"slider": "step slider moved (key press -> new step drawn)",
              "colour": "colour changed (both maps redrawn)",
@@ -421,6 +453,26 @@ def bench_browser(quick: bool, cache_dir: Path | None, variants: int,
         if base and "bare Plotly page" in r.item and r is not base[0]:
             r.baseline, r.ratio, r.ratio_note = "the figure before (first variant)", base[0].value / r.value, \
                 "x faster"
+    before = res.get("baseline")
+    if before:
+        for key in ("colour", "projection"):
+            b, now = before["actions"].get(key), res["actions"].get(key)
+            if b and now:
+                rows.append(Row("browser", f"{names[key]} on revision {before['revision']} (before), p95 over "
+                                f"{b['n']}", b["p95_ms"], "ms", "this run's app (the row above)",
+                                b["p95_ms"] / now["p95_ms"], "x this run's p95",
+                                f"p50 {b['p50_ms']:.0f} ms ({b['p50_ms'] / now['p50_ms']:.2f} x); "
+                                f"{b['ws_mb_median']:.2f} MB sent; CPU {b.get('cpu_total_s_median', 0):.2f} s "
+                                f"({b.get('cpu_total_s_median', 0) / max(now.get('cpu_total_s_median', 0), 1e-9):.2f}"
+                                " x)"))
+    if raster and raster.get("small"):
+        s = raster["small"]["actions"]["colour"]
+        rows.append(Row("browser", f"colour changed, {SMALL_COMPARISON_POINTS:,}-molecule maps (the cost of "
+                        f"any change), p95 over {s['n']}", s["p95_ms"], "ms", "the 130,831-point maps (first "
+                        "colour row)", res["actions"]["colour"]["p95_ms"] / s["p95_ms"], "x faster",
+                        f"p50 {s['p50_ms']:.0f} ms; CPU {s.get('cpu_total_s_median', 0):.2f} s (server "
+                        f"{s.get('cpu_server_s_median', 0):.2f}, renderer {s.get('cpu_renderer_s_median', 0):.2f}, "
+                        f"GPU process {s.get('cpu_gpu_s_median', 0):.2f})"))
     if raster:
         s = raster["actions"]["colour"]
         rows.append(Row("browser", f"colour changed, maps as density rasters (ELX_DENSITY_THRESHOLD="
@@ -525,9 +577,10 @@ def _memory_section(results: list[dict]) -> list[str]:
            "Fresh process per line (`python -m backend.benchmark --memory-child M METHOD`): generate M seeded "
            "synthetic S_n codes (9, 1) in chunks into preallocated arrays (both presentations, permutations, "
            "metadata), then `views.compute_maps` (sorting, invariance check over both presentations, PCA of "
-           "the raw and the sorted codes). `auto` is the app now (PCA from chunks above 4 M values, the "
-           "invariance check in chunks); `svd` forces the whole-array SVD that `compute_maps` used before "
-           "(the invariance check stays chunked in both).", "",
+           "the raw and the sorted codes). `auto` is the app now (the projection written chunk by chunk into a "
+           "preallocated array, the invariance check in chunks, PCA from chunks above 4 M values); `svd` "
+           "forces the whole-array SVD that `compute_maps` used before (the chunked projection and check "
+           "stay, so the difference is the PCA alone; before them the 10 M map peaked at 4.6 GB).", "",
            "| codes | PCA | codes in memory [MB] | peak RSS after generating [MB] | peak RSS after the maps [MB] "
            "| added by the maps [MB] | generate [s] | maps [s] |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -568,8 +621,19 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
            f"({'meets' if met else 'misses'} the target of p95 < 1 s; load average {res['load_before']:.2f} "
            f"before the run). CPU seconds per change (median): server {s.get('cpu_server_s_median', 0):.2f}, "
            f"Chromium renderer {s.get('cpu_renderer_s_median', 0):.2f}, GPU process (WebGL in SwiftShader, "
-           f"software) {s.get('cpu_gpu_s_median', 0):.2f}; {s['ws_mb_median']:.2f} MB sent.", "",
-           "Where the time goes, per colour change (measured inside the page by the benchmark):", "",
+           f"software) {s.get('cpu_gpu_s_median', 0):.2f}; {s['ws_mb_median']:.2f} MB sent.", ""]
+    before = (res.get("baseline") or {}).get("actions", {}).get("colour")
+    if before:
+        out += [f"Before this work (revision `{res['baseline']['revision']}`, timed in the same run): p50 "
+                f"{before['p50_ms']:.0f} ms, p95 {before['p95_ms']:.0f} ms, CPU server "
+                f"{before.get('cpu_server_s_median', 0):.2f} / renderer {before.get('cpu_renderer_s_median', 0):.2f} / "
+                f"GPU process {before.get('cpu_gpu_s_median', 0):.2f} s, {before['ws_mb_median']:.2f} MB sent, "
+                f"{_fmt(before.get('reacts_median'))} `Plotly.react` calls and "
+                f"{_fmt(before.get('stringify_mb_median'))} MB of `JSON.stringify` per change: the change is now "
+                f"{before['p50_ms'] / s['p50_ms']:.1f} x faster at the median and takes "
+                f"{before.get('cpu_total_s_median', 0) / max(s.get('cpu_total_s_median', 1e-9), 1e-9):.1f} x less CPU.",
+                ""]
+    out += ["Where the time goes, per colour change (measured inside the page by the benchmark):", "",
            f"* **Server**: {s.get('cpu_server_s_median', 0):.2f} CPU s: the script reruns, both figures are built "
            "once per (projection, colour) and kept (`st.cache_resource`), copied, turned into JSON by "
            "`st.plotly_chart` (`plotly.io.to_json`, typed arrays as base64) and sent.",
@@ -578,13 +642,15 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
            f"effect replaced the figure with a JSON round trip of itself. Measured: "
            f"{_fmt(s.get('reacts_median'))} `Plotly.react` calls per change (two maps) taking "
            f"{_fmt(s.get('react_ms_median'))} ms of script time, {_fmt(s.get('draws_median'))} WebGL draw calls "
-           f"(two full draws per map), and {_fmt(s.get('stringify_mb_median'))} MB of `JSON.stringify` "
+           f"({_fmt((s.get('reacts_median') or 0) / 2)} full draws per map, one per call), and "
+           f"{_fmt(s.get('stringify_mb_median'))} MB of `JSON.stringify` "
            f"({_fmt(s.get('stringify_ms_median'))} ms): after the first draw Plotly keeps the decoded typed "
            "arrays on the figure, and the round trip writes them out as JSON objects. Plotly treats the second "
            "call's re-decoded arrays as new data (typed arrays are compared by identity), so it recomputes and "
-           "redraws everything. Plain JSON lists plus `layout.datarevision` were tried: the data diff then "
-           "passes, but the round-tripped `layout.template` (a new object) still forces a full redraw, and "
-           "the lists cost the server about three times the CPU.",
+           "redraws everything. Plain JSON lists plus `layout.datarevision` were tried (measured once while "
+           "working on this, not by this command): the data diff then passes, but the round-tripped "
+           "`layout.template` (a new object) still forces a full redraw, and the lists cost the server about "
+           "three times the CPU (1.0 against 0.36 s per change).",
            f"* **Drawing** {pts:,} points in software WebGL costs the GPU process about "
            f"{s.get('cpu_gpu_s_median', 0) / max(s.get('reacts_median', 1), 1):.2f} CPU s per full draw of one "
            "map here (its CPU per change divided by the `Plotly.react` calls, each one full draw).",
@@ -596,6 +662,15 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
            "above 50,000 points use one WebGL pixel per CSS pixel (`plotGlPixelRatio=1`, a quarter of the "
            "pixels). Hover shows the colour's bin (1/32 of the colour range), the selection table the exact "
            "value. Click and lasso selection are unchanged (`tests/e2e/test_browser.py`).", ""]
+    small = (raster or {}).get("small", {}).get("actions", {}).get("colour")
+    if small:
+        out += [f"* **A fixed part that does not depend on the number of points**: the same change on "
+                f"{SMALL_COMPARISON_POINTS:,}-molecule maps measures p50 {small['p50_ms']:.0f} ms, p95 "
+                f"{small['p95_ms']:.0f} ms, CPU server {small.get('cpu_server_s_median', 0):.2f} / renderer "
+                f"{small.get('cpu_renderer_s_median', 0):.2f} / GPU process {small.get('cpu_gpu_s_median', 0):.2f} s "
+                "(the page's rerun, React, and a new WebGL context with its shaders for every new chart: a "
+                "bare-page `Plotly.newPlot` of 600 WebGL points in a new element measured about 0.2 s, against "
+                "0.05 s for an SVG scatter, once while working on this).", ""]
     if not met:
         out += ["Why the target is still missed: with `st.plotly_chart` every change mounts new charts that "
                 "Plotly computes and draws twice, and one software-rendered draw of 130k points costs a few "
@@ -627,6 +702,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variants", type=int, default=None,
                         help="repeats of the bare-page figure variants (default 3; quick 0)")
     parser.add_argument("--json", default=None, help="also write rows and raw results to this JSON file")
+    parser.add_argument("--browser-baseline", default=None, metavar="REV",
+                        help="also time colour and projection changes of the app at this git revision "
+                             "(e.g. the commit before a change), served with the same cache")
 
 
 def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
@@ -636,12 +714,24 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     if args.memory_sizes is not None:
         sizes.memory = list(args.memory_sizes)
     started, t0, m0 = time.strftime("%Y-%m-%d %H:%M:%S %Z"), time.perf_counter(), machine()
-    command = "python -m backend benchmark" + ("" if argv is None else " " + " ".join(shlex.quote(a) for a in argv))
+    command = " ".join(["python -m backend benchmark", *(shlex.quote(a) for a in (argv or []))])
     rows: list[Row] = []
-    rows += bench_featurize_and_encode(sizes)
-    rows += bench_projections(sizes)
-    rows += bench_quotient_distance(sizes)
-    rows += bench_maps(sizes)
+    # one thread for numpy's BLAS and torch, as the app's encoder and the tests run: on a shared
+    # 2-core machine a second BLAS thread makes small matrix products several times slower
+    from threadpoolctl import threadpool_limits
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            rows += bench_featurize_and_encode(sizes)
+            rows += bench_projections(sizes)
+            rows += bench_quotient_distance(sizes)
+            rows += bench_maps(sizes)
+    finally:
+        torch.set_num_threads(threads)
     mem_rows, mem_results = bench_memory(sizes) if sizes.memory else ([], [])
     rows += mem_rows
     commands = [command]
@@ -650,7 +740,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
         cache = Path(args.browser_cache_dir) if args.browser_cache_dir else \
             (Path(tempfile.mkdtemp(prefix="elx_bench_cache_")) if args.quick else None)
         variants = args.variants if args.variants is not None else (0 if args.quick else 3)
-        b_rows, browser_res, raster_res, b_cmds = bench_browser(args.quick, cache, variants, not args.quick)
+        b_rows, browser_res, raster_res, b_cmds = bench_browser(args.quick, cache, variants, not args.quick,
+                                                                args.browser_baseline)
         rows += b_rows
         commands += [f"# run by the line above: {c}" for c in b_cmds]
     info = {"command": command, "quick": args.quick, "commit": git_commit(), "started": started,

@@ -154,10 +154,11 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
       points without a value form a grey trace ``no value``). Hover shows the row
       and the bin's range in the colour's unit; the page's table shows the exact
       value. The first trace draws the colour bar (titled with the unit): one point
-      at NaN, not drawn, with row id -1, which selections ignore. Bins rather than a per-point colour array, because Plotly converts
-      such an array point by point in JavaScript: 0.5-0.8 s of every redraw of a
-      130k-point map in headless Chromium, against about 0.05 s for 32 trace colours
-      (``python -m backend benchmark`` measures it).
+      at NaN, not drawn, with row id -1, which selections ignore. Bins rather than a
+      per-point colour array, because Plotly converts such an array point by point
+      in JavaScript on every draw (0.5-0.8 s of a 130k-point map in headless
+      Chromium), a trace's constant colour once (``python -m backend benchmark``
+      measures both figures).
 
     Plotly encodes typed numpy arrays as base64 ``bdata``: 12 bytes per point
     (16 in base64), about 2.2 MB of JSON for 130k points.

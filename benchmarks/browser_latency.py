@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -197,12 +198,25 @@ PLOTLY_HOOK = """() => {
   return true; }"""
 
 
+# data points of the first map on the page (row ids >= 0: not the colour bar's or overlays' markers)
+POINTS_JS = """() => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[0];
+    if (!gd) return null; let n = 0;
+    for (const t of gd._fullData) { const cd = t.customdata || []; for (let i = 0; i < (t._length || 0); i++)
+        if (Number(Array.isArray(cd[i]) ? cd[i][0] : cd[i]) >= 0) n++; }
+    return n; }"""
+
+
 def data_changed(page, charts: list[int]) -> bool:
-    return page.evaluate("(cs) => cs.every(i => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
-                         ".js-plotly-plot')[i].data !== window._elxData[i])", charts)
+    """True when every chart in ``charts`` (indices among the page's Plotly charts) holds another
+    data object than when :func:`mark_data` ran (Streamlit mounted a new chart); False while a
+    chart is missing (between unmounting the old chart and mounting the new one)."""
+    return page.evaluate("(cs) => { const g = document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
+                         ".js-plotly-plot'); return cs.every(i => g[i] !== undefined && g[i].data !== undefined "
+                         "&& g[i].data !== window._elxData[i]); }", charts)
 
 
 def mark_data(page) -> None:
+    """Remember each chart's data object (for :func:`data_changed`) and clear the page's records."""
     page.evaluate("() => { window._elxData = [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
                   ".js-plotly-plot')].map(g => g.data); window._elxReacts = []; window._elxJson = []; }")
 
@@ -307,10 +321,6 @@ def run(slider: int = 50, colour: int = 20, projection: int = 20, qm9_subset: in
                 page.get_by_text("step 4 · ").first.wait_for(timeout=600_000)
                 result["interpolation_first_s"] = time.perf_counter() - t0
                 result["rss_mb"].append(rss_mb(proc.pid))
-                result["points"] = page.evaluate(
-                    "() => { const g = [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')];"
-                    " return g.length ? g[g.length - 1].data.reduce((a, t) => a + (t.x ? (t.x.length ?? "
-                    "(t.x._inputArray ? t.x._inputArray.length : 0)) : 0), 0) : null; }")
                 slider_el = page.locator('[data-testid="stSlider"]').filter(has_text="Step along the path") \
                     .locator('input[type="range"]')
                 step, times, sent, cpu = 4, [], [], []
@@ -333,10 +343,7 @@ def run(slider: int = 50, colour: int = 20, projection: int = 20, qm9_subset: in
                 result["rss_mb"].append(rss_mb(proc.pid))
             if colour > 0 or projection > 0:
                 d.open_page(page, url, "latent_maps", model="graph_vae_qm9")
-                if result["points"] is None:
-                    result["points"] = page.evaluate(
-                        "() => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')[0]"
-                        "._fullData.reduce((a, t) => a + (t._length || 0), 0)")
+                result["points"] = page.evaluate(POINTS_JS)
                 for key, label, charts, n in (("colour", "Colour by", [0, 1], colour),
                                               ("projection", "Invariant projection", [1], projection)):
                     if n <= 0:
@@ -355,6 +362,7 @@ def run(slider: int = 50, colour: int = 20, projection: int = 20, qm9_subset: in
         except subprocess.TimeoutExpired:
             proc.kill()
     result["load_after"] = os.getloadavg()[0]
+    shutil.rmtree(work, ignore_errors=True)  # the server's log (kept when the run failed)
     return result
 
 
@@ -427,7 +435,8 @@ def figure_variants(n: int = 130_831, repeats: int = 3, seed: int = 0) -> list[d
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
         page.set_content('<div id="g" style="width:640px;height:460px"></div>')
         page.add_script_tag(path=str(js))
-        page.evaluate("""() => { window._elxDraws = 0; for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {
+        page.evaluate("""() => { window._elxDraws = 0;
+          for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {
             for (const fn of ['drawArrays', 'drawElements']) { const o = C.prototype[fn];
               C.prototype[fn] = function(...a) { window._elxDraws += 1; return o.apply(this, a); }; } } }""")
         meter = CpuMeter(None)
@@ -503,10 +512,12 @@ def main(argv=None) -> int:
         if s:
             print(f"{key}: per change (median) {s.get('reacts_median', 0):.0f} Plotly.react calls taking "
                   f"{s.get('react_ms_median', 0):.0f} ms, {s.get('draws_median', 0):.0f} WebGL draw calls, "
-                  f"{s.get('stringify_mb_median', 0):.1f} MB of JSON.stringify in {s.get('stringify_ms_median', 0):.0f} ms")
+                  f"{s.get('stringify_mb_median', 0):.1f} MB of JSON.stringify in "
+                  f"{s.get('stringify_ms_median', 0):.0f} ms")
     print(f"server RSS over the run [MB]: {', '.join(f'{r:.0f}' for r in res['rss_mb'])}")
     for v in res.get("variants", []):
-        print(f"{v['variant']}: first draw {v['first_ms']:.0f} ms, Streamlit's second hand-off {v['second_ms']:.0f} ms, "
+        print(f"{v['variant']}: first draw {v['first_ms']:.0f} ms, "
+              f"Streamlit's second hand-off {v['second_ms']:.0f} ms, "
               f"{v['draws']} WebGL draw calls, CPU GPU process {v['gpu_s']:.2f} s + renderer {v['renderer_s']:.2f} s, "
               f"{v['json_mb']:.2f} MB JSON")
     return 0

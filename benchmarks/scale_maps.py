@@ -11,8 +11,9 @@ both figures of the invariant map coloured by the continuous ``radius``:
 Printed per size: build time (s) and JSON length (MB, ``plotly.io.to_json``, what Streamlit
 sends) of each figure, time and peak RSS (``VmHWM``) after encoding + projecting, and peak
 RSS at the end (the figures' JSON included). ``--app-path`` maps with the app's own
-``views.compute_maps`` (whole arrays, both presentations, invariance check) instead of the
-streaming PCA, for comparison. ``--browser`` also times ``Plotly.newPlot`` of both figures
+``views.compute_maps`` (both presentations, invariance check, PCA from chunks above 4 M values)
+instead of the streaming PCA, for comparison; ``python -m backend benchmark`` reports its peak
+memory against the whole-array SVD it used before. ``--browser`` also times ``Plotly.newPlot`` of both figures
 in headless Chromium (skipped above 2M points). No assertions: figures to read.
 
     python benchmarks/scale_maps.py                       # 10k 100k 200k 500k 1M
