@@ -55,6 +55,11 @@ try:
     _common.finish_url()
 except BaseException as exc:  # recorded, then re-raised unchanged (Streamlit's stop/rerun included)
     _outcome = type(exc).__name__
+    if _outcome == "StopException":  # a page that stopped early still gets its URL written
+        try:
+            _common.finish_url()
+        except Exception:  # never hide the stop behind a URL problem
+            pass
     raise
 finally:
     if os.environ.get("ELX_RUN_TIMING_LOG"):

@@ -292,18 +292,23 @@ def kept_index(key: str, options: list, default) -> int:
 
 
 def _set_url(key: str, value) -> None:
-    """Write one URL parameter, only when it changes (each write can add a browser history
-    entry, and the Back button should undo a change, not a rerun)."""
+    """Queue one URL parameter for :func:`finish_url`, only when it changes. All of a run's
+    changes are written in one message at the end of the run: each URL update adds a browser
+    history entry, and the Back button should undo a change, not one parameter of it."""
     if st.query_params.get(key) != str(value):
-        st.query_params[key] = str(value)
+        st.session_state.setdefault("_url_pending", {})[key] = str(value)
 
 
 def finish_url() -> None:
-    """After the page ran: drop URL parameters of other pages (call at the end of ``app.py``)."""
+    """After the page ran (call at the end of ``app.py``, also when a page stopped early): write
+    the run's queued URL parameters and drop those of other pages, in ONE update (one browser
+    history entry), and only when something changed."""
+    pending = st.session_state.pop("_url_pending", {})
     keep = set(DEFAULTS) | st.session_state.get("_page_keys_this_run", set())
-    for key in list(st.query_params):
-        if key not in keep:
-            del st.query_params[key]
+    current = {k: st.query_params.get(k) for k in st.query_params}
+    target = {k: v for k, v in {**current, **pending}.items() if k in keep or k in pending}
+    if target != current:
+        st.query_params.from_dict(target)
 
 
 def _remember_page_state() -> None:
@@ -499,6 +504,15 @@ def svg(markup: str, caption: str | None = None) -> None:
         st.caption(caption)
 
 
+def plain(text: str) -> str:
+    """``text`` escaped for Streamlit Markdown (captions, labels), so that a SMILES such as
+    ``C[N+](C)(C)C`` shows as typed instead of becoming a link, and ``*``, ``_``, ``$`` or
+    ``~`` in user input are not read as emphasis, LaTeX or strike-through."""
+    import re
+
+    return re.sub(r"([\\`*_\[\]()#$~|<>:])", r"\\\1", str(text))
+
+
 def yes_no(flag: bool) -> str:
     """``yes`` / ``no`` as a word with a Material icon (Streamlit ships the icon font, so it
     renders without an emoji font)."""
@@ -525,15 +539,20 @@ def invariance_text(maps) -> str:
     if not (maps.typical_distance > 0):
         return ""
     verdict = yes_no(maps.measured_invariant)
+    p90 = maps.invariance_rel_p90 if maps.invariance_rel_p90 == maps.invariance_rel_p90 else maps.invariance_rel_median
     text = (f"Measured: re-presenting every input moves it on this map's features by "
-            f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * maps.invariance_rel_max:.2g} % "
-            f"(max) of the typical distance between two different inputs "
-            f"({maps.typical_distance:.3g}); invariant as measured for a typical input "
-            f"(median ≤ 5 %): {verdict}.")
-    if maps.measured_invariant and maps.invariance_rel_max > 0.5:
-        text += (" Some inputs move far nonetheless (see the max): where the encoder is only "
-                 "approximately equivariant (rotations off the pixel grid) or near a tie of the "
-                 "projection (e.g. two equally good alignments), so check single inputs on the Orbits page.")
+            f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * p90:.2g} % (90th percentile) / "
+            f"{100 * maps.invariance_rel_max:.2g} % (max) of the typical distance between two different inputs "
+            f"({maps.typical_distance:.3g}); invariant as measured for 9 in 10 inputs "
+            f"(90th percentile ≤ 5 %): {verdict}.")
+    if maps.tags.invariant and not maps.measured_invariant:
+        text += (" The projection is exactly invariant to the latent action; what moves is the encoder, "
+                 "which is only approximately equivariant to this transformation of the inputs (e.g. "
+                 "rotations off the pixel grid interpolate pixels), so the same input lands in "
+                 "slightly different places.")
+    elif maps.measured_invariant and maps.invariance_rel_max > 0.5:
+        text += (" Some inputs move far nonetheless (see the max): near a tie of the projection (e.g. two "
+                 "equally good alignments), so check single inputs on the Orbits page.")
     return text
 
 

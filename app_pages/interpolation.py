@@ -38,7 +38,7 @@ for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", 
             key = ("row", int(rand_row))
         try:
             _, caption, _ = views.endpoint(entry, encoded, sel.order, seed=sel.order_seed, **{key[0]: key[1]})
-            st.caption(caption)
+            st.caption(_common.plain(caption))
             ends.append(key)
         except entry.text_errors as exc:
             st.error(f"{type(exc).__name__}: {exc}")

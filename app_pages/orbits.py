@@ -46,7 +46,7 @@ with c1:
         pick_seed = st.number_input("Random pick seed", 0, 1_000_000, key="orbit_seed",
                                     value=_common.kept("orbit_seed", 0, int, 0, 1_000_000))
         row = views.random_pair(len(table), int(pick_seed))[0]
-    st.caption(entry.describe_row(row)["title"])
+    st.caption(_common.plain(entry.describe_row(row)["title"]))
 
 with c2:
     if action.widget == "angle":

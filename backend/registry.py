@@ -735,7 +735,8 @@ for _spec in SHIPPED:
 OPTIONAL_MODELS = tuple(s.id for s in SHIPPED if s.optional)
 if os.environ.get("ELX_SYNTHETIC_CODES", "").strip():  # maps of millions of codes, no model
     MODELS["synthetic_codes"] = SyntheticCodesEntry(int(float(os.environ["ELX_SYNTHETIC_CODES"])))
-discover()
+if os.environ.get("ELX_PLUGINS", "1").strip() != "0":  # ELX_PLUGINS=0: shipped models only (tests)
+    discover()
 
 
 def unavailable() -> dict[str, str]:

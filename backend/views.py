@@ -31,8 +31,9 @@ class Maps:
     invariance_error : float, max over the data set of ``||s(z_random) - s(z_stored)||``
         (the same input under two presentations; 0 up to float error for an
         invariant projection of an exactly equivariant encoder), in the units of ``s``.
-    invariance_rel_median, invariance_rel_max : float, median and max over the data
-        set of ``||s(z_random) - s(z_stored)||`` divided by ``typical_distance``.
+    invariance_rel_median, invariance_rel_max, invariance_rel_p90 : float, median, max and
+        90th percentile over the data set of ``||s(z_random) - s(z_stored)||`` divided by
+        ``typical_distance``.
     typical_distance : float, median of ``||s(z_i) - s(z_j)||`` over random pairs of
         different inputs: the scale against which an invariance error is small or large.
     trivial_action : bool, the model has no latent group action (the "projection" is
@@ -48,19 +49,22 @@ class Maps:
     invariance_rel_max: float = float("nan")
     typical_distance: float = float("nan")
     trivial_action: bool = False
+    invariance_rel_p90: float = float("nan")
 
     @property
     def measured_invariant(self) -> bool:
         """The map is invariant as measured: the projection is declared invariant to a
         non-trivial latent action and re-presented inputs move ``s`` by at most 5 % of
-        the typical distance between two inputs (median over the data set).
+        the typical distance between two inputs for 9 in 10 inputs (90th percentile over
+        the data set; the median where the percentile was not measured).
 
-        The 5 % tolerance admits the residual error of encoders that are only
-        approximately equivariant (off-grid rotations interpolate pixels); an exact
-        encoder measures ~1e-7.
+        The 5 % tolerance admits small residual errors; an exact encoder measures ~1e-7.
+        The 90th percentile, not the median: a C_8 presentation draws multiples of 45°, half
+        of which (multiples of 90°) are exact symmetries of the pixel grid, so the median
+        would fall on the exact half or the approximate half by the luck of the seed.
         """
-        return bool(self.tags.invariant and not self.trivial_action
-                    and np.isfinite(self.invariance_rel_median) and self.invariance_rel_median <= 0.05)
+        level = self.invariance_rel_p90 if np.isfinite(self.invariance_rel_p90) else self.invariance_rel_median
+        return bool(self.tags.invariant and not self.trivial_action and np.isfinite(level) and level <= 0.05)
 
 
 def typical_distance(features: np.ndarray, pairs: int = 2000, seed: int = 0) -> float:
@@ -140,10 +144,11 @@ def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed:
         err = float(moved.max())
         rel_med = float(np.median(moved) / scale) if scale > 0 else float("nan")
         rel_max = float(moved.max() / scale) if scale > 0 else float("nan")
+        rel_p90 = float(np.percentile(moved, 90) / scale) if scale > 0 else float("nan")
     else:
-        err, rel_med, rel_max, scale = 0.0, float("nan"), float("nan"), float("nan")
+        err, rel_med, rel_max, scale, rel_p90 = 0.0, float("nan"), float("nan"), float("nan"), float("nan")
     return Maps(pca_map(codes.flat()), pca_map(projected), projected, proj.tags(), err,
-                rel_med, rel_max, scale, isinstance(codes.action, TrivialAction))
+                rel_med, rel_max, scale, isinstance(codes.action, TrivialAction), invariance_rel_p90=rel_p90)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ import numpy as np
 import pytest
 import torch
 
+# the suite checks the shipped models: a plugin installed in the same venv (e.g. the README's
+# example package) is not discovered at import; tests/test_plugins.py discovers it explicitly
+os.environ.setdefault("ELX_PLUGINS", "0")
+
 torch.set_num_threads(1)
 
 # One intra-op thread: on the 2-core CI machines two torch threads made the small models of the

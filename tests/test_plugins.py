@@ -84,7 +84,7 @@ def test_the_plugin_is_on_the_command_line(plugin, plugin_site):
 
     assert model_commands()["c4example"] == PLUGIN_ID
     assert "c4example" not in model_commands(report_only=True)  # `evaluate all` stays the shipped set
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_site), str(ROOT)])}
+    env = {**os.environ, "ELX_PLUGINS": "1", "PYTHONPATH": os.pathsep.join([str(plugin_site), str(ROOT)])}
     out = subprocess.run([sys.executable, "-m", "backend", "encode", "--help"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "c4example" in out.stdout, out.stderr[-2000:]
