@@ -8,7 +8,7 @@ import streamlit as st
 from app_pages import _codes, _common
 from backend import plots
 from backend.evaluate import EvalConfig, evaluate, evaluator, load_results
-from backend.report import claims, implementation_checks, results_signature, short_commit
+from backend.report import claims, implementation_checks, markdown_table, results_signature, short_commit
 
 sel = _common.current()
 entry = _common.get_entry(sel.model)
@@ -33,18 +33,14 @@ if len(table):
     st.caption("A claim *held* only when its 95 % interval excludes no effect on the claimed side (or the stated "
                "test gives p < 0.05); *not significant* otherwise; *did not hold* when the effect is significant "
                "the other way; *needs rerun* where the results files lack the per-item data a paired test needs.")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"claim": st.column_config.TextColumn(width="large"),
-                                "measured effect": st.column_config.TextColumn(width="large"),
-                                "interval or p": st.column_config.TextColumn(width="medium"),
-                                "rule": st.column_config.TextColumn(width="medium")})
+    # a Markdown table: its long cells wrap, so the verdict column stays on screen
+    st.markdown(markdown_table(table))
     if len(checks):
         st.subheader("Implementation checks")
         st.caption("Identities that hold by construction, for any weights (run also on random codes): they "
                    "test the code, not the paper's claims, and are not counted as results. Identical maps "
                    "are shown once.")
-        st.dataframe(checks, hide_index=True, width="stretch",
-                     column_config={"check": st.column_config.TextColumn(width="large")})
+        st.markdown(markdown_table(checks))
 else:
     st.info("No results files yet: run `python -m backend evaluate all`.")
 

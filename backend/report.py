@@ -578,6 +578,12 @@ def implementation_checks(results_dir: Path | None = None) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- markdown
 
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of ``df`` (``|`` in cells escaped): the README's tables,
+    and the Downstream page's claims, whose long cells wrap there instead of being cut off."""
+    return _md_table(df)
+
+
 def _md_table(df: pd.DataFrame) -> str:
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
