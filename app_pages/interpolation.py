@@ -114,8 +114,9 @@ for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv
         plots.add_path(fig, raw_xy, "raw path", "#d62728", None, raw_valid)
         plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", None, inv_valid)
         st.plotly_chart(fig, width="stretch", key=f"interp_{which}_map")
-st.caption("Crosses mark steps that decode to invalid outputs. The star for the slider's step is in "
-           "the small figure above. On the invariant map the raw path is shown through the projection.")
+st.caption(("Crosses mark steps that decode to invalid outputs. " if entry.validity_note else "")
+           + "The star for the slider's step is in the small figure above. On the invariant map the raw path "
+           "is shown through the projection.")
 
 paths = [("raw path", result.raw_decoded, result.raw_constrained)]
 if decodable:

@@ -8,7 +8,8 @@ from app_pages import _common
 
 sel, entry, encoded, maps, spec = _common.page_data("Orbits")
 if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, no decoder
-    st.info(f"The orbit view needs a model with inputs and a decoder; {entry.label} has neither."); st.stop()
+    st.info(f"The orbit view transforms an input and encodes every copy, so it needs a model with inputs and "
+            f"an encoder; {entry.label} has only codes."); st.stop()
 table = encoded.table
 noun = entry.item_noun
 action = entry.input_action  # how the group acts on the inputs; its widget decides the controls below
