@@ -112,5 +112,5 @@ def test_uploaded_codes_show_both_maps_export_and_distortion(page, app_url, tmp_
     page.screenshot(path=str(artifacts / "codes_upload_downstream.png"), full_page=True)
 
     _go(page, "Orbits")
-    page.get_by_text("needs a model with inputs and a decoder").first.wait_for(timeout=60_000)
+    page.get_by_text("needs a model with inputs and an encoder").first.wait_for(timeout=60_000)
     d.assert_no_exception(page)

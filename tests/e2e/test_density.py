@@ -135,4 +135,4 @@ def test_pages_without_decoder_say_so(slow_page, synthetic_url):
     for path in ("interpolation", "orbits"):
         d.open_page(page, synthetic_url, path, model="synthetic_codes")
         d.assert_no_exception(page)
-        assert "needs a model with inputs and a decoder" in page.inner_text("body")
+        assert "needs a model with inputs and" in page.inner_text("body")  # a decoder (paths) / an encoder (orbits)
