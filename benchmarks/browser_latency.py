@@ -135,30 +135,12 @@ def rss_mb(pid: int) -> float:
 
 
 def start_app(app_root: Path, cache_dir: Path, log_path: Path, env_extra: dict) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` in ``app_root`` on a free loopback port; waits for its health check."""
-    port = free_port()
-    env = dict(os.environ, ELX_CACHE_DIR=str(cache_dir), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
-               PYTHONPATH=str(app_root))
-    env.pop("ELX_WEIGHTS_DIR", None)
-    env.update(env_extra)
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=app_root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("streamlit did not answer its health check in 180 s")
+    """``streamlit run app.py`` in ``app_root`` on a free loopback port (the test suite's
+    :func:`tests.e2e.conftest.start_app`, with all of the data unless ``env_extra`` limits it)."""
+    from tests.e2e.conftest import start_app as serve
+
+    env = {"ELX_QM9_SUBSET": "", "ELX_MNIST_LIMIT": "", "PYTHONPATH": str(app_root), **env_extra}
+    return serve(cache_dir, log_path, env, app_root=app_root, timeout=180)
 
 
 STEP_WATCH = """(target) => {

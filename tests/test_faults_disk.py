@@ -29,8 +29,7 @@ from backend import cache
 from backend.groups import CyclicShiftAction
 from backend.latents import load_or_encode
 from benchmarks import fault_injection as fi
-
-M, C, N = 12, 2, 4
+from tests.test_recovery import C, M, N, Counter, _codes  # the same small C_N codes and counting compute
 
 
 @pytest.fixture(autouse=True)
@@ -40,27 +39,6 @@ def _clean_state():
     yield
     cache.take_notices()
     cache.forget_memory()
-
-
-def _codes(rows: int = M) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    return {"stored": rng.normal(size=(rows, C, N)).astype(np.float32),
-            "random": rng.normal(size=(rows, C, N)).astype(np.float32),
-            "perms": rng.integers(0, N, rows)}
-
-
-class Counter:
-    """A ``compute`` that counts its calls."""
-
-    def __init__(self, arrays: dict, delay: float = 0.0):
-        self.arrays, self.delay, self.calls = arrays, delay, 0
-        self._lock = threading.Lock()
-
-    def __call__(self):
-        with self._lock:
-            self.calls += 1
-        time.sleep(self.delay)
-        return self.arrays
 
 
 def _encode(path: Path, compute, on_wait=None):

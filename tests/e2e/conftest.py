@@ -57,8 +57,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run app.py`` on a free loopback port; wait for its health check."""
+def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None, app_root: Path = ROOT,
+              timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` in ``app_root`` on a free loopback port; wait (up to ``timeout``
+    seconds) for its health check. Small data by default (``extra_env`` overrides, e.g.
+    ``ELX_QM9_SUBSET=""`` for all of QM9); raises RuntimeError if the server exits or never answers."""
     port = free_port()
     env = dict(os.environ, ELX_CACHE_DIR=str(cache_dir), ELX_QM9_SUBSET=str(QM9_SUBSET),
                ELX_MNIST_LIMIT=str(MNIST_LIMIT), OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -69,9 +72,9 @@ def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None) ->
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port),
          "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=app_root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
+    deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited early: {log_path.read_text()[-2000:]}")
@@ -82,7 +85,7 @@ def start_app(cache_dir: Path, log_path: Path, extra_env: dict | None = None) ->
         except OSError:
             time.sleep(0.5)
     proc.kill()
-    raise RuntimeError("streamlit did not answer its health check in 120 s")
+    raise RuntimeError(f"streamlit did not answer its health check in {timeout:g} s")
 
 
 @contextlib.contextmanager
