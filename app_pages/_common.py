@@ -539,7 +539,7 @@ def invariance_text(maps) -> str:
     if not (maps.typical_distance > 0):
         return ""
     verdict = yes_no(maps.measured_invariant)
-    p90 = maps.invariance_rel_p90 if maps.invariance_rel_p90 == maps.invariance_rel_p90 else maps.invariance_rel_median
+    p90 = maps.invariance_rel_p90_or_median
     text = (f"Measured: re-presenting every input moves it on this map's features by "
             f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * p90:.2g} % (90th percentile) / "
             f"{100 * maps.invariance_rel_max:.2g} % (max) of the typical distance between two different inputs "

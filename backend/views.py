@@ -63,8 +63,13 @@ class Maps:
         of which (multiples of 90°) are exact symmetries of the pixel grid, so the median
         would fall on the exact half or the approximate half by the luck of the seed.
         """
-        level = self.invariance_rel_p90 if np.isfinite(self.invariance_rel_p90) else self.invariance_rel_median
+        level = self.invariance_rel_p90_or_median
         return bool(self.tags.invariant and not self.trivial_action and np.isfinite(level) and level <= 0.05)
+
+    @property
+    def invariance_rel_p90_or_median(self) -> float:
+        """The 90th percentile of the relative movement, or the median where it was not measured."""
+        return self.invariance_rel_p90 if np.isfinite(self.invariance_rel_p90) else self.invariance_rel_median
 
 
 def typical_distance(features: np.ndarray, pairs: int = 2000, seed: int = 0) -> float:
