@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from backend.training import WEIGHTS_DIR, _version, file_sha256, git_commit, step_schedule
 from models.aug_cnn import AugCNN, AugCNNConfig
@@ -47,6 +48,12 @@ class RotTrainConfig:
     max_minutes: float = 0.0  # stop early after this wall time (0 = no limit)
     threads: int = 1  # torch threads (one is fastest on small shared CPUs)
     augment: int = 0  # 1: every step rotates each training digit afresh (uniform angle, from upright)
+    # > 0 (e2cnn model, needs augment=1): each step also encodes every digit rotated once more by
+    # 2 pi / N (a second bilinear resampling, as in the 45-degree test) and adds
+    # weight * mean ||E(r x) - shift_1 E(x)||^2 / ||E(x)||^2 (relative squared equivariance
+    # error of the code) plus the classification and reconstruction losses of the rotated copy
+    equivariance_weight: float = 0.0
+    init_from: str = ""  # start from these weights (a state_dict saved in eval mode; same model_config)
 
 
 def load_data(cfg: RotTrainConfig):
@@ -220,6 +227,35 @@ def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int = 200) 
     return metrics
 
 
+def _equivariance_regularised_loss(model: RotMNISTNet, batch: torch.Tensor, labels: torch.Tensor,
+                                   weight: float) -> dict:
+    """Loss of :func:`rot_mnist_loss` on ``batch`` and on ``batch`` rotated by ``2 pi / N``, plus
+    ``weight`` * the relative squared equivariance error of the code.
+
+    ``batch`` (B, 1, 29, 29) is rotated once more by ``2 pi / N`` (counter-clockwise, bilinear,
+    :func:`backend.data.mnist.rotate_batch`), so the rotated copy went through two resamplings
+    like the digits of the 45-degree test. The penalty is the mean over the batch of
+    ``||E(r x) - roll(E(x), 1)||^2 / ||E(x)||^2`` (fibre axis; the convention of
+    :func:`equivariance_errors`). Both copies go through the network as one batch of 2B.
+    Returns the dict of :func:`rot_mnist_loss` (averaged over both copies) with ``equi`` added.
+    """
+    from backend.data.mnist import rotate_batch
+
+    n = model.config.n_rotations
+    rotated = rotate_batch(batch.numpy(), np.full(len(batch), 2 * np.pi / n))
+    both = torch.cat([batch, torch.from_numpy(np.clip(rotated, 0.0, 1.0).astype(np.float32))])
+    z, logits, recon = model(both)
+    b = len(batch)
+    z0, z1 = z[:b].reshape(b, -1, n), z[b:].reshape(b, -1, n)
+    equi = ((z1 - torch.roll(z0, 1, dims=2)).pow(2).sum((1, 2))
+            / z0.pow(2).sum((1, 2)).clamp_min(1e-12)).mean()
+    ce = F.cross_entropy(logits, torch.cat([labels, labels]))
+    mse = F.mse_loss(recon, both)
+    loss = ce + model.config.recon_weight * mse + weight * equi
+    acc = (logits.argmax(1) == torch.cat([labels, labels])).float().mean()
+    return {"ce": ce, "mse": mse, "equi": equi, "loss": loss, "acc": acc}
+
+
 def build_model(model_cfg):
     """:class:`RotMNISTNet` for a :class:`RotMNISTConfig`, :class:`AugCNN` for an :class:`AugCNNConfig`.
 
@@ -263,6 +299,15 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     labels = torch.from_numpy(data.labels[rows["train"]].astype(np.int64))
     upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
     model = build_model(model_cfg)
+    init_sha = None
+    if train_cfg.init_from:
+        model.eval()  # e2cnn: the eval-mode state_dict (with filter buffers) loads strictly only in eval
+        model.load_state_dict(torch.load(train_cfg.init_from, map_location="cpu", weights_only=True),
+                              strict=True)
+        init_sha = file_sha256(Path(train_cfg.init_from))
+        model.train()
+    if train_cfg.equivariance_weight and not (isinstance(model, RotMNISTNet) and train_cfg.augment):
+        raise ValueError("equivariance_weight > 0 needs the e2cnn model and augment=1")
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(images) / train_cfg.batch_size))
     total = max(1, int(round(train_cfg.epochs * steps_per_epoch)))
@@ -282,7 +327,10 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
                                              0.0, 1.0).astype(np.float32))
         else:
             batch = images[idx]
-        parts = rot_mnist_loss(model, batch, labels[idx])
+        if train_cfg.equivariance_weight:
+            parts = _equivariance_regularised_loss(model, batch, labels[idx], train_cfg.equivariance_weight)
+        else:
+            parts = rot_mnist_loss(model, batch, labels[idx])
         opt.zero_grad(set_to_none=True)
         parts["loss"].backward()
         opt.step()
@@ -325,6 +373,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
         "model_config": model_cfg.to_dict(),
         "train_config": asdict(train_cfg),
         "saved_in_mode": "eval",
+        "init_from_sha256": init_sha,
         "epochs_completed": steps_done / steps_per_epoch,
         "steps": steps_done,
         "stopped_early_by_max_minutes": stopped_early,
