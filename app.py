@@ -21,7 +21,7 @@ import streamlit as st  # noqa: E402
 
 from app_pages import _common  # noqa: E402
 
-st.set_page_config(page_title="Equivariant latent explorer", page_icon=":material/360:", layout="wide")
+st.set_page_config(page_title="Equivariant latent explorer", page_icon="🔄", layout="wide")
 
 
 def _log_run(page: str, outcome: str) -> None:

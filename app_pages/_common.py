@@ -550,7 +550,13 @@ def invariance_text(maps) -> str:
                  "which is only approximately equivariant to this transformation of the inputs (e.g. "
                  "rotations off the pixel grid interpolate pixels), so the same input lands in "
                  "slightly different places.")
-    elif maps.measured_invariant and maps.invariance_rel_max > 0.5:
+    if maps.latent_acted_check is not None:
+        text += (f" For this presentation seed the re-presented codes were not encoded: they are the "
+                 f"seed-0 codes acted on in latent space (the encoder is exactly equivariant; re-presented "
+                 f"inputs encoded for real on a sample differ from them by at most "
+                 f"{maps.latent_acted_check:.1g} of the largest code entry), so this measures the "
+                 f"projection alone. Seed 0 measures the encoder too.")
+    if maps.measured_invariant and maps.invariance_rel_max > 0.5:
         text += (" Some inputs move far nonetheless (see the max): near a tie of the projection (e.g. two "
                  "equally good alignments), so check single inputs on the Orbits page.")
     return text

@@ -19,7 +19,11 @@ def export_expander(sel, entry, encoded, maps, spec) -> None:
     from app_pages import _common
 
     table, id_col = encoded.table, entry.id_col
-    stem = f"{entry.id}_{sel.order}_{spec.key}"
+    # every setting that changes the numbers is in the name: model, presentation and its seed,
+    # projection with its template seed (and k where set)
+    stem = f"{entry.id}_{sel.order}-seed{sel.order_seed}_{spec.key}-seed{sel.proj_seed}"
+    if sel.proj_k:
+        stem += f"-k{sel.proj_k}"
     m, f = maps.projected.shape
     with st.expander("Export: map coordinates, invariant features, figures", icon=":material/download:"):
         st.caption(f"Both maps' coordinates (`raw_pc1, raw_pc2, inv_pc1, inv_pc2`) with `row`, `{id_col}` and "
@@ -49,8 +53,10 @@ def export_expander(sel, entry, encoded, maps, spec) -> None:
                                key="export_features_csv")
         else:
             c2.caption(f"CSV only up to {FEATURES_CSV_MAX_VALUES:,} values: use the npz.")
-        st.caption("Each map as a self-contained interactive HTML page (plotly.js embedded, ~5 MB more; opens "
-                   "offline). For a PNG use the camera button in the chart's own toolbar.")
+        st.caption(f"Each map as a self-contained interactive HTML page that opens offline: plotly.js "
+                   f"embedded ({export.PLOTLY_JS_MB:.1f} MB) plus the points (about "
+                   f"{export.PLOTLY_JS_MB + m * export.HTML_BYTES_PER_POINT / 1e6:.0f} MB in all for {m:,} "
+                   f"points). For a PNG use the camera button in the chart's own toolbar.")
         c1, c2, c3 = st.columns(3)
         for col, which in ((c1, "raw"), (c2, "inv")):
             fig = _common._base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,

@@ -142,4 +142,4 @@ def _reuse_seed0(entry, seed: int, elements, progress, on_wait=None) -> EncodedD
         return None
     table = entry.domain.presentation_columns(base.table, elements)
     return EncodedDataset(table, base.stored, random, model.input_action.to_stored(elements), seed,
-                          base.cache_path)
+                          base.cache_path, latent_acted_check=err)

@@ -61,6 +61,10 @@ class EncodedDataset:
     perms : ndarray (M, n), input ``i`` was relabelled as ``stored_input[perms[i]]``.
     node_order_seed : int
     cache_path : Path
+    latent_acted_check : float or None, set when ``random`` was not encoded but made from
+        the seed-0 codes by the latent action (an exactly equivariant encoder): the largest
+        difference, relative to the largest code entry, between those codes and real
+        encodings of a sample of re-presented inputs. None when ``random`` was encoded.
     """
 
     table: pd.DataFrame
@@ -69,6 +73,7 @@ class EncodedDataset:
     perms: np.ndarray
     node_order_seed: int
     cache_path: Path
+    latent_acted_check: float | None = None
 
     def codes(self, order: str = "random") -> LatentCodes:
         """Codes under ``order`` in :data:`NODE_ORDERS`.

@@ -38,6 +38,10 @@ class Maps:
         different inputs: the scale against which an invariance error is small or large.
     trivial_action : bool, the model has no latent group action (the "projection" is
         the identity, so nothing about it is invariant to input transformations).
+    latent_acted_check : float or None, copied from the codes
+        (:attr:`backend.latents.EncodedDataset.latent_acted_check`): when set, the
+        re-presented codes were made by the latent action, not encoded, so the movement
+        measures the projection alone and the encoder's equivariance only on the sample.
     """
 
     raw: Map2D
@@ -50,6 +54,7 @@ class Maps:
     typical_distance: float = float("nan")
     trivial_action: bool = False
     invariance_rel_p90: float = float("nan")
+    latent_acted_check: float | None = None
 
     @property
     def measured_invariant(self) -> bool:
@@ -153,7 +158,8 @@ def compute_maps(encoded: EncodedDataset, order: str, projection_key: str, seed:
     else:
         err, rel_med, rel_max, scale, rel_p90 = 0.0, float("nan"), float("nan"), float("nan"), float("nan")
     return Maps(pca_map(codes.flat()), pca_map(projected), projected, proj.tags(), err,
-                rel_med, rel_max, scale, isinstance(codes.action, TrivialAction), invariance_rel_p90=rel_p90)
+                rel_med, rel_max, scale, isinstance(codes.action, TrivialAction), invariance_rel_p90=rel_p90,
+                latent_acted_check=getattr(encoded, "latent_acted_check", None))
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,16 @@ def test_a_new_presentation_seed_reuses_the_cached_codes(tiny_registry):
     tie = np.take_along_axis(g.tiebreak[rows], p, axis=1)
     bonds = g.bonds[rows][np.arange(5)[:, None, None], p[:, :, None], p[:, None, :]]
     assert np.allclose(entry._encode_arrays(types, bonds, tie), enc3.random.values[rows], atol=1e-5)
+    # ... and the maps say so: the movement of seed 3 measures the projection alone
+    assert enc0.latent_acted_check is None
+    assert enc3.latent_acted_check == entry.equivariance_checks[3]
+    import importlib
+
+    common = importlib.import_module("app_pages._common")
+    maps3 = views.compute_maps(enc3, "random", "sort", 0)
+    assert maps3.latent_acted_check == entry.equivariance_checks[3]
+    assert "were not encoded" in common.invariance_text(maps3)
+    assert "were not encoded" not in common.invariance_text(views.compute_maps(enc0, "random", "sort", 0))
 
 
 def test_model_loader_builds_once_under_concurrent_first_calls():

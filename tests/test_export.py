@@ -75,3 +75,21 @@ def test_figure_html_embeds_plotly_and_needs_no_network():
     assert all("src=" not in tag for tag in re.findall(r"<script[^>]*>", html))  # plotly.js is inline
     assert len(html) > 3_000_000
     assert fig.layout.title.text is None  # the figure itself is not changed
+
+
+def test_the_html_size_the_export_page_states_matches_a_real_map():
+    """The page states ``PLOTLY_JS_MB + points * HTML_BYTES_PER_POINT``; check both constants
+    on the installed plotly and on a map built like the dashboard's (continuous colour)."""
+    import plotly.offline
+
+    from backend import plots
+    from backend.families.base import ColorOption
+
+    assert abs(len(plotly.offline.get_plotlyjs()) / 1e6 - export.PLOTLY_JS_MB) < 0.3
+    m = 20_000
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"gap": rng.normal(size=m)})
+    fig = plots.latent_map(rng.normal(size=(m, 2)), table, ColorOption("gap", "gap", "eV"))
+    size = len(export.figure_html_bytes(fig, "t"))
+    per_point = (size - len(plotly.offline.get_plotlyjs())) / m
+    assert 0.6 * export.HTML_BYTES_PER_POINT < per_point < 1.4 * export.HTML_BYTES_PER_POINT, per_point

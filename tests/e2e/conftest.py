@@ -27,6 +27,9 @@ CHROMIUM = os.environ.get("ELX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                  "--no-first-run", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
+#: where a page may send requests: the app on loopback and in-page URLs
+LOCAL_URLS = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "ws://localhost", "data:", "blob:",
+              "about:")
 QM9_SUBSET = 1500
 MNIST_LIMIT = 400
 
@@ -146,12 +149,16 @@ def browser_context(browser):
 
 @pytest.fixture()
 def page(browser_context, request, artifacts):
-    """A new page (a new Streamlit session); fails the test on console errors, page errors or
-    a Streamlit exception box, and saves a screenshot at the end."""
+    """A new page (a new Streamlit session); fails the test on console errors, page errors,
+    a Streamlit exception box or any request that leaves the machine (the app must work
+    offline: fonts, icons and scripts all come from the local server), and saves a screenshot
+    at the end."""
     from tests.e2e.driver import PageWatch
 
     pg = browser_context.new_page()
     watch = PageWatch(pg)
+    external: list[str] = []
+    pg.on("request", lambda r: external.append(r.url) if not r.url.startswith(LOCAL_URLS) else None)
     yield pg
     name = request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
     try:
@@ -160,3 +167,4 @@ def page(browser_context, request, artifacts):
         problems = watch.problems()
         pg.close()
     assert not problems, problems
+    assert not external, f"requests that leave the machine: {external[:5]}"

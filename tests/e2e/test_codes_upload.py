@@ -86,6 +86,8 @@ def test_uploaded_codes_show_both_maps_export_and_distortion(page, app_url, tmp_
     page.locator('[data-testid="stExpander"] summary').filter(has_text="Export").click()
     with page.expect_download() as info:
         page.get_by_role("button", name="Maps · CSV").click()
+    name = info.value.suggested_filename  # every setting behind the numbers is in the name
+    assert name.endswith("_maps.csv") and name.count("-seed") == 2, name
     rows = list(csv.DictReader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
     assert len(rows) == M and [int(r["row"]) for r in rows] == list(range(M))
     assert {"code_id", "raw_pc1", "raw_pc2", "inv_pc1", "inv_pc2", "digit", "energy"} <= set(rows[0])
