@@ -352,6 +352,10 @@ def _make_codes(z: np.ndarray, kind: str, size: int | None, mask, name: str) -> 
         big = " (some values are too large for float32)" if np.isfinite(z.reshape(m, -1)[first]).all() else ""
         raise CodesFileError(f"{int(bad.sum()):,} of {m:,} codes hold NaN or infinite values{big} (first: row "
                              f"{first}); remove or fix those rows")
+    flat = values.reshape(m, -1)
+    if not (flat != flat[:1]).any():
+        raise CodesFileError(f"all {m:,} codes are identical (every code equals row 0, e.g. all zeros): there is "
+                             "nothing to map, compare or project")
     if mask is not None:
         if kind != "S":
             raise CodesFileError(f"a node mask belongs to S_n codes (M, n, d); the action here is {label}. "
@@ -433,7 +437,7 @@ def parse_codes(data: bytes, name: str = "codes.npz", action: str | None = None,
         limit (packed or unpacked), a file that is not ``.npy`` / ``.npz`` or is corrupt,
         an object array (pickle refused), no ``codes`` array, no or an unknown or a
         conflicting declared action, codes that are not real numbers, codes of the wrong
-        rank for the action, fewer than :data:`MIN_CODES` codes, NaN or infinite values,
+        rank for the action, fewer than :data:`MIN_CODES` codes, NaN or infinite values, all codes identical,
         ``n`` or ``N`` other than declared (or 1), a mask of the wrong shape or dtype or
         for an action other than S_n, a label array without one value per code, a CSV
         that does not parse or has another number of rows than there are codes.
