@@ -16,7 +16,7 @@ For one registered model this runs, on its encoded data set:
   orbit-averaged code ``mean_k f(r_k x)``, two same-compute controls (8
   random off-grid angles; 8 jittered copies at one angle, an ensemble without
   the orbit), and how far input rotations move its code
-  (:func:`backend.training_mnist.orbit_spread`), next to the e2cnn model's raw
+  (:func:`backend.train.rotmnist.orbit_spread`), next to the e2cnn model's raw
   and group-pooled codes.
 
 Files (``models/results/<model id>/``): ``probes.csv`` (one row per
@@ -192,9 +192,21 @@ def _mnist_features(entry, codes, seed: int, k: int | None = None) -> dict[str, 
     return feats
 
 
+#: fraction of a small training split that each probe seed draws (without replacement)
+RESAMPLE_FRACTION = 0.8
+
+
+def _resampled(cfg: EvalConfig, train_rows: np.ndarray) -> int:
+    """Probe training rows per seed: ``cfg.n_train``, but at most ``RESAMPLE_FRACTION`` of the
+    training split, so that every seed trains its probes on its own subsample and the spread
+    over seeds includes which inputs trained the probe (the 4,000 MNIST training digits would
+    otherwise be the same for every seed, and only templates and MLP initialisations would vary)."""
+    return int(min(cfg.n_train, round(RESAMPLE_FRACTION * len(train_rows))))
+
+
 def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
     """Digit probes on raw codes and every C_N projection, the k sweep, distortion, paths, invariance."""
-    from backend.training_mnist import orbit_spread
+    from backend.train.rotmnist import orbit_spread
 
     enc = entry.encode_dataset(node_order_seed=0)
     table = enc.table
@@ -204,7 +216,7 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
     seeds = tuple(range(cfg.seeds))
     progress(0.0, "probes")
     df, items = probes.run_probes(lambda s: _mnist_features(entry, codes, s), y, tr, te, "classification",
-                                      probes=cfg.probes, seeds=seeds, n_train=cfg.n_train, n_test=cfg.n_test,
+                                      probes=cfg.probes, seeds=seeds, n_train=_resampled(cfg, tr), n_test=cfg.n_test,
                                       progress=lambda f, m: progress(0.35 * f, "probes: " + m),
                                       return_items=True)
     sweep = []
@@ -216,7 +228,7 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
             return out
 
         part = probes.run_probes(feats, y, tr, te, "classification", probes=("linear",), seeds=seeds,
-                                 n_train=cfg.n_train, n_test=cfg.n_test)
+                                 n_train=_resampled(cfg, tr), n_test=cfg.n_test)
         part["k"] = k
         sweep.append(part)
         progress(0.35 + 0.3 * (i + 1) / len(cfg.ks), f"k sweep: k = {k}")
@@ -317,7 +329,7 @@ def augcnn_controls(entry, images: np.ndarray, seed: int = 0, n_views: int = 8,
 
 def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
     """Probes on the augmentation CNN's raw vs orbit-averaged codes; invariance; interpolation."""
-    from backend.training_mnist import orbit_spread
+    from backend.train.rotmnist import orbit_spread
 
     enc = entry.encode_dataset(node_order_seed=0)
     table = enc.table
@@ -328,7 +340,7 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
     feats = {"raw codes": codes.flat(),
              **augcnn_controls(entry, images, progress=lambda f, m: progress(0.3 * f, m))}
     df, items = probes.run_probes(feats, y, tr, te, "classification", probes=cfg.probes,
-                                      seeds=tuple(range(cfg.seeds)), n_train=cfg.n_train, n_test=cfg.n_test,
+                                      seeds=tuple(range(cfg.seeds)), n_train=_resampled(cfg, tr), n_test=cfg.n_test,
                                       progress=lambda f, m: progress(0.3 + 0.4 * f, "probes: " + m),
                                       return_items=True)
     projs = _projections(entry, codes)
@@ -377,7 +389,7 @@ def evaluate(entry, cfg: EvalConfig, out_dir: Path | None = None, command: str =
     KeyError
         If there is no evaluator for the entry.
     """
-    from backend.training import git_commit
+    from backend.provenance import git_commit
 
     fn = evaluator(entry)
     if fn is None:

@@ -663,9 +663,11 @@ def results_markdown(results_dir: Path | None = None) -> str:
     r = load_results("rot_mnist_c8", results_dir)
     if "probes_summary" in r:
         parts.append("Rotated MNIST (e2cnn C_8), digit accuracy on the held-out 20 % with its 95 % Wilson "
-                     "interval (mean over seeds; the seeds change the random templates and the MLP, not the "
-                     f"{int(r['probes']['n_test'].iloc[0])} test digits, so the interval, not the spread "
-                     "over seeds, is the uncertainty):\n\n" + _md_table(accuracy_table(r)))
+                     f"interval (mean over seeds; each seed trains the probes on its own "
+                     f"{int(r['probes']['n_train'].iloc[0]):,} of the training digits and draws its own random "
+                     f"templates and MLP initialisation; the {int(r['probes']['n_test'].iloc[0]):,} test digits are "
+                     "the same for every seed, so the interval, not the spread over seeds, is the test-set "
+                     "uncertainty):\n\n" + _md_table(accuracy_table(r)))
     return "\n\n".join(parts)
 
 

@@ -138,3 +138,18 @@ def test_augcnn_same_compute_controls(tiny_aug_registry):
     same = np.repeat(np.full((len(images), 1), 0.3), 8, axis=1)
     one = orbit_average_codes(entry, images, angles=same)
     assert np.allclose(one, orbit_average_codes(entry, images, angles=same[:, :1]), atol=1e-5)
+
+
+def test_each_probe_seed_draws_its_own_subsample_of_a_small_training_split():
+    from backend import probes
+    from backend.evaluate import EvalConfig, _resampled
+
+    assert _resampled(EvalConfig(), np.arange(4000)) == 3200  # MNIST: 80 % of the 4,000 digits
+    assert _resampled(EvalConfig(), np.arange(100_000)) == 10_000  # QM9: n_train
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), rng.integers(0, 2, 50)
+    df = probes.run_probes({"x": x}, y, np.arange(40), np.arange(40, 50), "classification", probes=("linear",),
+                           seeds=(0, 1), n_train=32)
+    assert (df["n_train"] == 32).all() and df.groupby("seed")["accuracy"].size().tolist() == [1, 1]
+    drawn = [probes._subsample(np.arange(40), 32, np.random.default_rng(s)) for s in (0, 1)]
+    assert not np.array_equal(drawn[0], drawn[1])
