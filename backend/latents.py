@@ -36,17 +36,26 @@ def encode_in_batches(encode: Callable[..., np.ndarray], arrays: tuple[np.ndarra
     Batches of 128 run about 1.8x faster than 2048 on CPU (measured: 345 vs 194 mol/s,
     one thread). ``progress(fraction, message)`` is called after every batch (tqdm on the
     command line, ``st.progress`` in the app).
+
+    The output (M, *code_shape) is allocated once, after the first batch gives its shape and
+    dtype, and every batch is written into it: keeping a list of per-batch arrays and
+    concatenating them held the codes twice at the end and fragmented the allocator (the
+    encode of QM9 grew by about 16 KB per molecule that way).
     """
     m = len(arrays[0])
-    out = []
+    out = None
     reported = 0.0
     for start in range(0, m, batch_size):
-        out.append(encode(*(a[start:start + batch_size] for a in arrays)))
+        part = np.asarray(encode(*(a[start:start + batch_size] for a in arrays)))
+        if out is None:
+            out = np.empty((m,) + part.shape[1:], dtype=part.dtype)
+        out[start:start + len(part)] = part
+        del part
         done = min(start + batch_size, m)
         if progress is not None and (done == m or done / m - reported >= 0.005):
             reported = done / m
             progress(done / m, f"encoded {done:,} / {m:,}")
-    return np.concatenate(out) if out else np.zeros((0,))
+    return out if out is not None else np.zeros((0,))
 
 
 @dataclass(frozen=True)
