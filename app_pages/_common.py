@@ -146,6 +146,17 @@ def _base_map(model_id: str, seed: int, order: str, projection: str, proj_seed: 
     return plots.latent_map(m.coords, table, option)
 
 
+@st.cache_resource(show_spinner="Drawing the map...", max_entries=8)
+def map_payload(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
+                color: str, which: str):
+    """What the map component (``app_pages/components/map_chart``) is sent for :func:`base_map`'s
+    figure: built once per setting and kept, so a rerun that does not change a map costs nothing
+    (the same bytes; Streamlit does not even re-send them)."""
+    from app_pages.components import map_chart
+
+    return map_chart.payload(_base_map(model_id, seed, order, projection, proj_seed, proj_k, color, which))
+
+
 def map_title(maps, spec, which: str) -> str:
     """Title of the raw (``"raw"``) or projected (``"inv"``) map, honest about what it shows.
 
@@ -183,13 +194,11 @@ def interpolation(model_id: str, seed: int, order: str, projection: str, proj_se
 @st.cache_data(show_spinner="Encoding the orbit...", max_entries=32)
 def orbit(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
           row: int, elements: tuple):
-    """The orbit of one input under ``elements`` (a tuple of hashable group elements) on both maps."""
-    import numpy as np
-
+    """The orbit of one input under ``elements`` (``GroupElements.key()``, hashable) on both maps."""
     entry = get_entry(model_id)
     maps = get_maps(model_id, seed, order, projection, proj_seed, proj_k)
     return views.orbit_view(entry, maps, _encoded(model_id, seed), order, projection, row,
-                            np.array(elements), proj_seed, proj_k)
+                            elements, proj_seed, proj_k)
 
 
 # Random-template projections whose fit cost grows with k: the largest k the sidebar offers,
@@ -426,16 +435,19 @@ def sidebar() -> Selection:
                        "then cached).")
                 (st.warning if secs > 20 else st.caption)(msg)
         color_keys = [c.key for c in colors]
-        if st.session_state["color"] not in color_keys:
-            _replaced_from_link("color", color_keys[0], color_keys)
-            st.session_state["color"] = color_keys[0]
+        if st.session_state["color"] not in color_keys:  # the default colour where this model has it
+            fallback = DEFAULTS["color"] if DEFAULTS["color"] in color_keys else color_keys[0]
+            _replaced_from_link("color", fallback, color_keys)
+            st.session_state["color"] = fallback
         st.selectbox("Colour by", color_keys, key="color",
                      format_func=lambda k: next(f"{c.label} [{c.unit}]" for c in colors if c.key == k))
         if entry.validity_note:
             st.caption(f"Validity: {entry.validity_note}.")
         st.session_state["_sidebar_drawn"] = True
-        for note in st.session_state.pop("_url_notes", []):
-            st.warning(note)
+    # what a shared link asked for but could not get: at the top of the page, where it is seen
+    # (at the bottom of a long sidebar it was below the fold)
+    for note in st.session_state.pop("_url_notes", []):
+        st.warning(note, icon="🔗")
     sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
     st.session_state["_page_keys_this_run"] = set()
     for key, value in sel.__dict__.items():

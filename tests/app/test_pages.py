@@ -78,14 +78,16 @@ def test_typed_molecules_in_interpolation(tiny_registry):
 
 def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
     at = _start({"model": "nope", "order_seed": "-5", "proj_seed": "99999999", "proj_k": "abc",
-                 "projection": "max_filtering", "order": "sideways"})
+                 "projection": "max_filtering", "order": "sideways", "color": "nonsense"})
     assert _qp(at, "model") == "graph_vae_qm9" and _qp(at, "projection") == "sort"
-    # out-of-range or unparsable numbers fall back to the default, and the sidebar says so
+    # out-of-range or unparsable numbers fall back to the default, and the page says so at its top
     assert _qp(at, "order_seed") == "0" and _qp(at, "proj_seed") == "0" and _qp(at, "proj_k") == "0"
     assert _qp(at, "order") == "random"
-    warned = " ".join(w.value for w in at.sidebar.warning)
+    assert _qp(at, "color") == "gap"  # the default colour, not the first in the list
+    warned = " ".join(w.value for w in at.main.warning)
     assert "proj_seed" in warned and "order_seed" in warned and "proj_k" in warned
-    assert "`model`" in warned and "`order`" in warned and "`projection`" in warned
+    assert "`model`" in warned and "`order`" in warned and "`projection`" in warned and "`color`" in warned
+    assert not any("in the link" in w.value for w in at.sidebar.warning)
 
 
 def _rot_page_checks(at, page, projection):
