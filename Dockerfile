@@ -55,7 +55,7 @@ ENV ELX_CACHE_DIR=/app/.cache
 
 # Everything the encode step reads: the backend, the model code and the shipped weights.
 COPY backend/ backend/
-COPY models/__init__.py models/aug_cnn.py models/graph_vae.py models/rot_mnist.py models/
+COPY models/__init__.py models/aug_cnn.py models/e2cnn_compat.py models/graph_vae.py models/rot_mnist.py models/
 COPY models/weights/ models/weights/
 # Featurize QM9 and encode the data sets with all shipped weights at build time: warm start.
 RUN python -m backend encode qm9 \

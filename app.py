@@ -14,14 +14,17 @@ when a widget change restarted it). ``benchmarks/load_test.py`` reads it.
 import logging
 import os
 import time
+from pathlib import Path
 
 _RUN_START = time.perf_counter()
 
 import streamlit as st  # noqa: E402
 
-from app_pages import _common  # noqa: E402
+from app_pages import _common, _uploads  # noqa: E402
 
-st.set_page_config(page_title="Equivariant latent explorer", page_icon="🔄", layout="wide")
+# a local image: a ":material/...:" favicon is fetched by the browser from fonts.gstatic.com
+st.set_page_config(page_title="Equivariant latent explorer",
+                   page_icon=str(Path(__file__).resolve().parent / "app_pages" / "favicon.png"), layout="wide")
 
 
 def _log_run(page: str, outcome: str) -> None:
@@ -43,6 +46,7 @@ def _log_run(page: str, outcome: str) -> None:
 _outcome, _page = "ok", ""
 try:
     _common.sidebar()
+    _uploads.sidebar_section()  # "Your own molecules / images" (models with inputs only)
     nav = st.navigation([
         st.Page("app_pages/home.py", title="Overview", icon=":material/home:", default=True),
         st.Page("app_pages/latent_maps.py", title="Latent maps", icon=":material/scatter_plot:"),

@@ -300,6 +300,31 @@ def kept_index(key: str, options: list, default) -> int:
     return options.index(value)
 
 
+def kept_radio(label: str, options: list, key: str, default, scope: str, **kwargs):
+    """A radio whose options depend on ``scope`` (the model): one widget per scope, one value.
+
+    A radio whose option labels change under one widget key showed no option selected in the
+    browser after a model switch, so the widget's key is ``f"{key}__{scope}"``, while the value
+    lives (and travels in the URL) under ``key``, as with :func:`kept`: a switch keeps the
+    choice where the new model offers it and falls back to ``default`` (or the first option)
+    where it does not. ``kwargs`` go to ``st.radio``. Returns the chosen option.
+    """
+    ss = st.session_state
+    remembered = ss.setdefault("_kept", {})
+    widget_key = f"{key}__{scope}"
+    value = ss.get(widget_key)
+    if value not in options:
+        ss.pop(widget_key, None)  # stale (not offered any more): the widget starts afresh
+        value = remembered.get(key, _snapshot_url().get(key, default))
+        if value not in options:
+            value = default if default in options else options[0]
+    choice = st.radio(label, options, key=widget_key, index=options.index(value), **kwargs)
+    remembered[key] = choice
+    ss.setdefault("_page_keys_this_run", set()).add(key)
+    _set_url(key, choice)
+    return choice
+
+
 def _set_url(key: str, value) -> None:
     """Queue one URL parameter for :func:`finish_url`, only when it changes. All of a run's
     changes are written in one message at the end of the run: each URL update adds a browser
@@ -447,7 +472,7 @@ def sidebar() -> Selection:
     # what a shared link asked for but could not get: at the top of the page, where it is seen
     # (at the bottom of a long sidebar it was below the fold)
     for note in st.session_state.pop("_url_notes", []):
-        st.warning(note, icon="🔗")
+        st.warning(note, icon=":material/link:")
     sel = Selection(**{k: st.session_state[k] for k in DEFAULTS})
     st.session_state["_page_keys_this_run"] = set()
     for key, value in sel.__dict__.items():

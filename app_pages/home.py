@@ -38,13 +38,12 @@ except Exception as exc:  # missing weights: say how to make them
 
 st.subheader(f"Model: {entry.label}")
 metrics = entry.headline_metrics()
-for col, (label, value) in zip(st.columns(max(len(metrics), 1)), metrics):
-    col.metric(label, value)
+PER_ROW = 3  # wider columns: st.metric cuts a long label with an ellipsis
+for start in range(0, len(metrics), PER_ROW):
+    for col, (label, value) in zip(st.columns(PER_ROW), metrics[start:start + PER_ROW]):
+        col.metric(label, value, help=label)
 st.markdown(entry.card_text())
 with st.expander("Sidecar (JSON)"):
     st.json({k: v for k, v in card.items() if k != "history"})
-if entry.family == "molecules":
-    st.markdown(
-        "**Charged molecules.** QM9 holds 580 molecules with formal charges (zwitterions, nitro "
-        "groups, isocyanides). They are modelled, not excluded: `N+`, `O-`, `C-` and `N-` are atom "
-        "types of their own, so every one of the 130,831 molecules is representable.")
+if entry.overview_note:
+    st.markdown(entry.overview_note)

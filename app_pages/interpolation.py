@@ -3,7 +3,7 @@
 import streamlit as st
 
 from backend import plots, views
-from app_pages import _common
+from app_pages import _common, _uploads
 
 sel, entry, encoded, maps, spec = _common.page_data("Interpolation")
 if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, no decoder
@@ -26,14 +26,17 @@ for col, name, rand_row, pick_idx in ((cols[0], "A", rand_a, 0), (cols[1], "B", 
     with col:
         typed = entry.search_label
         sources = ["random"] + ([typed] if typed else []) + (["map selection"] if len(picked) > pick_idx else [])
-        source = st.radio(f"{entry.item_noun.capitalize()} {name}", sources, horizontal=True,
-                          key=f"src_{name}", index=_common.kept_index(f"src_{name}", sources, "random"))
+        sources += _uploads.sources(sel.model)  # the user's uploaded inputs, if any
+        source = _common.kept_radio(f"{entry.item_noun.capitalize()} {name}", sources, f"src_{name}", "random",
+                                    sel.model, horizontal=True)
         if typed and source == typed:
             text = st.text_input(f"{typed} of {name}", key=f"text_{name}",
                                  value=_common.kept(f"text_{name}", entry.search_defaults[pick_idx]))
             key = ("text", text)
         elif source == "map selection":
             key = ("row", int(picked[pick_idx]))
+        elif source == _uploads.SOURCE:
+            key = ("upload", _uploads.choose(sel.model, f"upl_{name}", f"Your input as {name}", pick_idx))
         else:
             key = ("row", int(rand_row))
         try:

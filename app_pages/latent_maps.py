@@ -3,7 +3,8 @@
 import streamlit as st
 
 from backend import density, plots, views
-from app_pages import _common, _export
+from app_pages import _common, _export, _uploads
+from app_pages.components import map_chart
 
 sel, entry, encoded, maps, spec = _common.page_data("Latent maps")
 table = encoded.table
@@ -16,9 +17,17 @@ st.markdown(f"**{len(table):,} {noun}s**{bad}, {entry.presentation_label.lower()
             f"Projection **{spec.label}**. {_common.tag_badges(maps)}")
 
 
+# the map component (a chart that stays mounted and redraws only what changed) draws scatter maps;
+# density rasters and ELX_MAP_COMPONENT=0 use st.plotly_chart
+component = map_chart.enabled() and not density.use_density(len(table)) and map_chart.ready()
+
+
 def _on_select(which: str) -> None:
     """A click, lasso or box on one map replaces the selection (most recent map wins)."""
     event = st.session_state.get(f"map_{which}_{st.session_state.get('map_gen', 0)}")
+    if component:  # the component returns row ids
+        _common.set_map_selection(sel.model, map_chart.selected_rows(event))
+        return
     selection = (event or {}).get("selection", {}) if event else {}
     if density.use_density(len(table)):  # a raster: the box / lasso in PC units -> all rows inside
         rows = density.rows_in_selection((maps.raw if which == "raw" else maps.inv).coords, selection)
@@ -35,8 +44,15 @@ for col, which in zip(st.columns(2), ("raw", "inv")):
         # a fixed-height title row keeps both maps aligned when one title wraps to two lines
         st.markdown(f'<div style="min-height:3.2em"><b>{_common.map_title(maps, spec, which)}</b></div>',
                     unsafe_allow_html=True)
+        if component:  # kept per setting: a rerun that does not change this map sends the same bytes
+            data = _common.map_payload(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
+                                       sel.proj_k, sel.color, which)
+            data = map_chart.with_traces(data, _uploads.traces(sel, which))  # the user's inputs, if any
+            map_chart.map_chart(data, key=f"map_{which}_{gen}", on_change=lambda w=which: _on_select(w))
+            continue
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
+        fig = _uploads.add_to_map(fig, sel, which)  # the user's inputs, if any
         st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
                         selection_mode=("points", "box", "lasso"), width="stretch", config=config)
 if density.use_density(len(table)):
@@ -48,6 +64,7 @@ else:
                "is positive. **Click a point** to inspect it; for a group, pick *Lasso select* or *Box "
                "select* in the chart's toolbar and draw. Hover shows the row and the colour value (for a "
                "continuous colour its bin: the map draws 32 colour steps); the selection table shows exact values.")
+_uploads.map_caption(sel)
 if maps.projected.shape[1] == 1:
     st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
             "points lie on PC 1 (PC 2 is 0), so the map holds no more than a histogram would.")

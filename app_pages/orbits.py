@@ -4,7 +4,7 @@ import streamlit as st
 
 from backend import plots, views
 from backend.families.base import Angles
-from app_pages import _common
+from app_pages import _common, _uploads
 
 sel, entry, encoded, maps, spec = _common.page_data("Orbits")
 if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, no decoder
@@ -29,10 +29,13 @@ c1, c2 = st.columns(2)
 with c1:
     typed = entry.search_label
     sources = ["random"] + ([typed] if typed else []) + (["map selection"] if picked else [])
-    source = st.radio(f"Pick the {noun}", sources, horizontal=True, key="orbit_src",
-                      index=_common.kept_index("orbit_src", sources, "random"))
+    sources += _uploads.sources(sel.model)  # the user's uploaded inputs, if any
+    upload = None  # (digest, index) of an uploaded input, else the data set's ``row``
+    source = _common.kept_radio(f"Pick the {noun}", sources, "orbit_src", "random", sel.model, horizontal=True)
     if source == "map selection":
         row = int(picked[0])
+    elif source == _uploads.SOURCE:
+        row, upload = None, _uploads.choose(sel.model, "orbit_upload", f"Your {noun}")
     elif typed and source == typed:
         text = st.text_input(typed, key="orbit_text", value=_common.kept("orbit_text", entry.search_defaults[0]))
         try:
@@ -47,7 +50,7 @@ with c1:
         pick_seed = st.number_input("Random pick seed", 0, 1_000_000, key="orbit_seed",
                                     value=_common.kept("orbit_seed", 0, int, 0, 1_000_000))
         row = views.random_pair(len(table), int(pick_seed))[0]
-    st.caption(_common.plain(entry.describe_row(row)["title"]))
+    st.caption(_common.plain(_uploads.title(upload) if upload else entry.describe_row(row)["title"]))
 
 with c2:
     if action.widget == "angle":
@@ -76,8 +79,10 @@ with c2:
 
 all_elements = action.orbit_elements(int(n_orbit), seed=sel.order_seed).concat(chosen)  # last = the chosen one
 try:
-    orb = _common.orbit(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k,
-                        row, all_elements.key())
+    orb = (_uploads.orbit(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k,
+                          upload, all_elements.key()) if upload else
+           _common.orbit(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed, sel.proj_k,
+                         row, all_elements.key()))
 except Exception as exc:  # shown at the page edge; the app keeps running
     st.error(f"Could not encode the orbit: {exc}")
     st.stop()
@@ -101,8 +106,12 @@ st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e} (typical 
 
 left, right = st.columns([1, 2])
 with left:
-    _common.svg(entry.render_transformed(row, chosen, (260, 220)), f"input, {action.label(chosen)}")
-    _common.svg(entry.render_row(row, (260, 220)), "input as stored")
+    if upload:
+        _common.svg(_uploads.render(sel.model, upload, chosen, (260, 220)), f"your input, {action.label(chosen)}")
+        _common.svg(_uploads.render(sel.model, upload, None, (260, 220)), "your input as uploaded")
+    else:
+        _common.svg(entry.render_transformed(row, chosen, (260, 220)), f"input, {action.label(chosen)}")
+        _common.svg(entry.render_row(row, (260, 220)), "input as stored")
 with right:
     st.plotly_chart(entry.code_figure(orb.codes.values[-1], None, f"raw code after {action.label(chosen)}"),
                     width="stretch", key="orbit_code")

@@ -133,8 +133,8 @@ def _family(model_id: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    from backend.training import TrainConfig
-    from backend.training_mnist import RotTrainConfig
+    from backend.train.qm9 import TrainConfig
+    from backend.train.rotmnist import RotTrainConfig
     from models.graph_vae import GraphVAEConfig
     from models.aug_cnn import AugCNNConfig
     from models.rot_mnist import RotMNISTConfig
@@ -258,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "x") is None:
         args.model = commands[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
-        from backend.training import WEIGHTS_DIR
-        from backend.training_mnist import train_rot_mnist
+        from backend.train.loop import WEIGHTS_DIR
+        from backend.train.rotmnist import train_rot_mnist
 
         argv_list = sys.argv[1:] if argv is None else argv
         model_cfg = _pick(args, RotMNISTConfig if args.dataset == "rotmnist" else AugCNNConfig)
@@ -272,14 +272,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "train":
-        from backend.training import CHECKPOINT_DIR, RESUMABLE_OVERRIDES, WEIGHTS_DIR, train_graph_vae
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
+        from backend.train.qm9 import RESUMABLE_OVERRIDES, train_graph_vae
 
         argv_list = sys.argv[1:] if argv is None else argv
         args.symmetric = bool(args.symmetric)
         given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
         overrides = {k: getattr(args, k) for k in RESUMABLE_OVERRIDES if "--" + k.replace("_", "-") in given}
         if args.resume and "--name" not in given:  # never fall back to the shipped model's name
-            from backend.training import load_checkpoint
+            from backend.train.loop import load_checkpoint
 
             args.name = load_checkpoint(args.resume)["name"]
         sidecar = train_graph_vae(
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "metrics" and _family(args.model) == "images":
         from backend import registry
-        from backend.training_mnist import rot_mnist_metrics
+        from backend.train.rotmnist import rot_mnist_metrics
 
         entry = registry.get(args.model)
         data = entry.dataset().data
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "metrics":
         from backend import registry
-        from backend.training import graph_vae_metrics
+        from backend.train.qm9 import graph_vae_metrics
 
         entry = registry.get(args.model)
         graphs = entry.dataset()
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             from backend.decoding.molecule import compare_decodes
-            from backend.training import graph_tensors
+            from backend.train.qm9 import graph_tensors
 
             usable = rows[graphs.table["representable"].to_numpy()[rows]]
             if 0 < args.constrained < len(usable):

@@ -25,33 +25,43 @@ def molecule_svg(mol, size: tuple[int, int] = (260, 200), valid: bool = True, re
     from rdkit import Chem
     from rdkit.Chem.Draw import rdMolDraw2D
 
+    import textwrap
+
     w, h = size
+    # an invalid drawing keeps a band above (INVALID) and below (the reason, up to two lines)
+    # free of the molecule, so that neither text lies on bonds nor is cut off at the frame
+    top, bottom = (30, 30) if not valid else (0, 0)
+    lines = textwrap.wrap(reason, max(12, int((w - 12) / 5.6)), max_lines=2, placeholder=" …") if not valid else []
     body = ""
     if mol is not None and mol.GetNumAtoms():
         m = Chem.Mol(mol)
         if not valid:
             m.UpdatePropertyCache(strict=False)
-        drawer = rdMolDraw2D.MolDraw2DSVG(w, h)
+        dh = h - top - bottom
+        drawer = rdMolDraw2D.MolDraw2DSVG(w, dh)
         opts = drawer.drawOptions()
         opts.clearBackground = False
         opts.padding = 0.12  # keep bonds off the frame when the drawing is scaled to a column
         try:
             rdMolDraw2D.PrepareAndDrawMolecule(drawer, m, kekulize=valid)
         except Exception:  # drawing an unsanitizable graph can still fail in RDKit
-            drawer = rdMolDraw2D.MolDraw2DSVG(w, h)
+            drawer = rdMolDraw2D.MolDraw2DSVG(w, dh)
             drawer.DrawMolecule(m)
         drawer.FinishDrawing()
         svg = drawer.GetDrawingText()
         body = svg[svg.find(">", svg.find("<svg")) + 1: svg.rfind("</svg>")]
+        if top:
+            body = f'<g transform="translate(0,{top})">{body}</g>'
     mark = ""
     if not valid:
-        short = html.escape(reason[:60])
-        mark = (f'<rect x="2" y="2" width="{w - 4}" height="{h - 4}" fill="#ffecec" fill-opacity="0.35" '
+        text = "".join(f'<text x="{w / 2}" y="{h - 22 + 11 * i + (5 if len(lines) == 1 else 0)}" '
+                       f'text-anchor="middle" font-family="sans-serif" font-size="10" '
+                       f'fill="#d00000">{html.escape(line)}</text>' for i, line in enumerate(lines))
+        mark = (f'<title>INVALID: {html.escape(reason)}</title>'
+                f'<rect x="2" y="2" width="{w - 4}" height="{h - 4}" fill="#ffecec" fill-opacity="0.35" '
                 f'stroke="#d00000" stroke-width="5"/>'
                 f'<text x="{w / 2}" y="22" text-anchor="middle" font-family="sans-serif" '
-                f'font-size="18" font-weight="bold" fill="#d00000">INVALID</text>'
-                f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle" font-family="sans-serif" '
-                f'font-size="10" fill="#d00000">{short}</text>')
+                f'font-size="18" font-weight="bold" fill="#d00000">INVALID</text>{text}')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
             f'viewBox="0 0 {w} {h}"><rect width="{w}" height="{h}" fill="white"/>{body}{mark}</svg>')
 
@@ -110,6 +120,9 @@ LARGE_MAP_POINTS = 50_000
 #: scene a second time
 MAP_MARGIN = dict(l=58, r=10, t=30, b=48)
 MAP_MARGIN_COLOURBAR = 96
+#: ``meta`` of a map's point traces (one per colour bin or category): the page's map component
+#: (``app_pages/components/map_chart``) draws these itself, every other trace with Plotly
+MAP_POINTS_META = "elx_points"
 
 
 def map_chart_config(n_points: int) -> dict:
@@ -200,8 +213,8 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
         for cat, color in zip(cats, palette):
             sel = values == cat
             fig.add_trace(go.Scattergl(
-                x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{option.key}={cat}",
-                customdata=rows[sel], marker=dict(marker, color=color),
+                x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=str(cat),
+                customdata=rows[sel], marker=dict(marker, color=color), meta=MAP_POINTS_META,
                 hovertemplate=f"row %{{customdata}}<br>{cbar}: {cat}<extra></extra>"))
     else:
         import plotly.colors as pcolors
@@ -241,7 +254,7 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
                 name, color = f"{cbar} {label}", colours[b]
             fig.add_trace(go.Scattergl(
                 x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=name, customdata=rows[idx],
-                showlegend=False, marker=dict(marker, color=color),
+                showlegend=False, marker=dict(marker, color=color), meta=MAP_POINTS_META,
                 hovertemplate=f"row %{{customdata}}<br>{cbar}: {label}<extra></extra>"))
     margin = dict(MAP_MARGIN, t=40 if title else MAP_MARGIN["t"])
     if not option.categorical:
@@ -249,7 +262,8 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
     fig.update_layout(height=460, margin=margin,
                       # categorical maps have no colour bar: the legend goes on the right;
                       # continuous maps keep the right for the colour bar, the legend goes below
-                      legend=dict(itemsizing="constant") if option.categorical else
+                      # (the legend's title names the colour, its entries are the categories)
+                      legend=dict(itemsizing="constant", title=dict(text=cbar)) if option.categorical else
                       dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.2, x=0.0,
                            xanchor="left"),
                       xaxis=dict(title=dict(text="PC 1", standoff=6), automargin=False),
@@ -400,6 +414,80 @@ def add_orbit(fig: go.Figure, xy: np.ndarray, name: str, color: str, closed: boo
     return fig
 
 
+#: fill of a user's input that has no value of the map's colour (the maps' "no value" grey)
+NO_VALUE_GREY = "#9e9e9e"
+#: name of the trace of a user's inputs on the maps
+USER_INPUTS_NAME = "your inputs"
+
+
+def user_input_colours(values: np.ndarray, reference: np.ndarray, option) -> list[str]:
+    """Marker fills for a user's inputs that match a map's colouring, grey where a value is missing.
+
+    Parameters
+    ----------
+    values : ndarray (A,), the inputs' display values (NaN or None where unknown).
+    reference : ndarray (M,), the map's display values (:func:`color_column` of the data set).
+    option : ColorOption, the map's colour.
+
+    Returns
+    -------
+    list of A CSS colours: a continuous value on the Viridis scale over the map's 1st-99th
+    percentile range (as :func:`latent_map`, clipped at its ends); a category in its map colour
+    (:func:`categorical_palette` of the map's sorted categories); :data:`NO_VALUE_GREY` for a
+    missing value or a category the map does not have. Never black, never dropped.
+    """
+    import plotly.colors as pcolors
+
+    values = np.asarray(values, dtype=object if option.categorical else np.float64)
+    out = [NO_VALUE_GREY] * len(values)
+    if option.categorical:
+        cats = list(np.unique(np.asarray(reference)))
+        palette = categorical_palette(len(cats))
+        for i, v in enumerate(values):
+            if v is not None and v in cats:
+                out[i] = palette[cats.index(v)]
+        return out
+    ref = np.asarray(reference, dtype=np.float64)
+    finite = ref[np.isfinite(ref)]
+    lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
+    if not hi > lo:
+        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if not hi > lo:
+        lo, hi = lo - 0.5, lo + 0.5
+    ok = np.flatnonzero(np.isfinite(values))
+    if len(ok):
+        where = np.clip((values[ok] - lo) / (hi - lo), 0.0, 1.0)
+        for i, c in zip(ok, pcolors.sample_colorscale("Viridis", list(where))):
+            out[i] = c
+    return out
+
+
+def add_user_inputs(fig: go.Figure, xy: np.ndarray, hover: list[str], colours: list[str],
+                    name: str = USER_INPUTS_NAME) -> go.Figure:
+    """Overlay a user's inputs (A, 2) on a map as a highlighted trace: large diamonds with a dark
+    outline, filled with ``colours`` (:func:`user_input_colours`), one legend entry ``name``.
+
+    An SVG trace (drawn above the WebGL points); markers carry ``customdata = -1`` so map
+    selections ignore them; ``hover`` holds one text per input (escaped here; a new line
+    becomes a line break).
+
+    Raises
+    ------
+    ValueError
+        If ``xy``, ``hover`` and ``colours`` differ in length.
+    """
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if not len(xy) == len(hover) == len(colours):
+        raise ValueError(f"{len(xy)} positions, {len(hover)} hover texts and {len(colours)} colours")
+    fig.add_trace(go.Scatter(
+        x=xy[:, 0], y=xy[:, 1], mode="markers", name=name, customdata=np.full(len(xy), -1),
+        text=[html.escape(str(t)).replace("\n", "<br>") for t in hover],
+        hovertemplate="%{text}<extra>" + name + "</extra>",
+        marker=dict(symbol="diamond", size=15, color=list(colours), line=dict(color="#c2185b", width=2.5)),
+        showlegend=True))
+    return fig
+
+
 def code_bar(values: np.ndarray, mask: np.ndarray | None, title: str) -> go.Figure:
     """Bar chart of one per-node code (n, d): one bar group per slot, atoms vs empty slots."""
     v = np.asarray(values)
@@ -453,10 +541,23 @@ def accuracy_vs_k(k_summary: pd.DataFrame, baselines: dict[str, float] | None = 
     for i, (name, acc) in enumerate((baselines or {}).items()):
         fig.add_hline(y=100 * acc, line_dash="dot", annotation_text=name,
                       annotation_position="bottom right" if i % 2 else "top left")
-    fig.update_layout(height=380, xaxis_type="log", xaxis_title="random templates k",
+    ks = sorted(k_summary["k"].unique())
+    fig.update_layout(height=380, xaxis_title="random templates k",
+                      # ticks at the measured k (Plotly's own log ticks read "2 5 10 2 5 100")
+                      xaxis=dict(type="log", tickmode="array", tickvals=ks, ticktext=[f"{int(k)}" for k in ks]),
                       yaxis_title="linear-probe accuracy [%]", legend=dict(orientation="h", y=-0.25),
                       margin=dict(l=10, r=10, t=30, b=10))
     return fig
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values 1, 2, 5 x 10^j covering ``[lo, hi]`` (positive) for a log axis, so every
+    label is a plain number (Plotly's automatic log ticks label minor ticks "2" and "5")."""
+    lo, hi = max(float(lo), 1e-12), max(float(hi), 1e-12)
+    out = [m * 10.0 ** e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+           for m in (1, 2, 5)]
+    inside = [t for t in out if lo / 1.0001 <= t <= hi * 1.0001]
+    return inside if len(inside) >= 2 else [t for t in out if lo / 10 <= t <= hi * 10]
 
 
 def distortion_plot(dist: pd.DataFrame) -> go.Figure:
@@ -467,6 +568,9 @@ def distortion_plot(dist: pd.DataFrame) -> go.Figure:
     fig = go.Figure(go.Scatter(x=dist["projection"], y=np.ones(len(dist)), mode="markers",
                                error_y=dict(type="data", symmetric=False, array=hi - 1, arrayminus=1 - lo),
                                name="min / max over pairs (÷ median)"))
-    fig.update_layout(height=330, yaxis_type="log", yaxis_title="distance ratio ÷ median",
+    finite = np.concatenate([lo[np.isfinite(lo)], hi[np.isfinite(hi)], [1.0]])
+    ticks = log_ticks(finite[finite > 0].min(), finite.max())
+    fig.update_layout(height=330, yaxis_title="distance ratio ÷ median",
+                      yaxis=dict(type="log", tickmode="array", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]),
                       margin=dict(l=10, r=10, t=30, b=10), showlegend=False)
     return fig

@@ -332,23 +332,30 @@ def validity(decoded: list) -> list[bool] | None:
 
 
 def endpoint(entry, encoded: EncodedDataset, order: str, row: int | None = None,
-             text: str | None = None, seed: int = 0) -> tuple[LatentCodes, str, int | None]:
+             text: str | None = None, seed: int = 0,
+             upload: tuple | None = None) -> tuple[LatentCodes, str, int | None]:
     """Code (1, ...) of an interpolation endpoint, a caption, and its data-set row (or None).
 
-    Either a data-set ``row`` (its code under ``order``) or a typed ``text``
+    Either a data-set ``row`` (its code under ``order``), a typed ``text``
     (a SMILES for molecules, an image index for images) that the model entry
-    resolves with ``endpoint_from_text``.
+    resolves with ``endpoint_from_text``, or a user's uploaded input
+    ``upload = (digest, index)`` (:func:`backend.user_inputs.endpoint`).
 
     Raises
     ------
     ValueError
-        If neither or both of ``row`` and ``text`` are given.
+        If not exactly one of ``row``, ``text`` and ``upload`` is given.
     Exception
         The entry's ``text_errors`` for bad typed input (e.g.
-        :class:`backend.data.qm9.MoleculeError` for an unparsable SMILES).
+        :class:`backend.data.qm9.MoleculeError` for an unparsable SMILES);
+        :class:`backend.user_inputs.UnknownInputsError` for an upload no longer held.
     """
-    if (row is None) == (text is None):
-        raise ValueError("give exactly one of row and text")
+    if sum(x is not None for x in (row, text, upload)) != 1:
+        raise ValueError("give exactly one of row, text and upload")
+    if upload is not None:
+        from backend import user_inputs
+
+        return user_inputs.endpoint(entry, encoded, order, upload, seed)
     if text is not None:
         return entry.endpoint_from_text(text, encoded, order, seed)
     return encoded.codes(order)[row], entry.describe_row(row)["title"], row
@@ -384,16 +391,21 @@ class OrbitView:
     raw_spread: float
 
 
-def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projection_key: str, row: int,
-               elements, seed: int = 0, k: int = 0) -> OrbitView:
+def orbit_view(entry, maps: Maps, encoded: EncodedDataset, order: str, projection_key: str, row: int | None,
+               elements, seed: int = 0, k: int = 0, inputs=None) -> OrbitView:
     """Encode the input at ``row`` transformed by each element; place the orbit on both maps.
 
     ``elements`` are the input action's typed elements (or an array in its unit: slot orders
     (G, n), radians (G,)). The first should be the identity (the reference for the invariance
-    error). Uses the model entry's ``encode_transformed``.
+    error). Uses the model entry's ``encode_transformed``; with ``inputs`` (a batch of one of
+    the domain's inputs, e.g. a user's uploaded molecule) that input is transformed instead
+    of the data set's ``row``.
     """
     elements = entry.input_action.as_elements(elements)
-    codes = entry.encode_transformed(row, elements)
+    if inputs is None:
+        codes = entry.encode_transformed(row, elements)
+    else:
+        codes = entry.encode_inputs(entry.input_action.act(inputs, elements))
     proj = projection(projection_key, seed, k).fit(encoded.codes(order))
     projected = proj.transform(codes)
     scale_s = maps.typical_distance if np.isfinite(maps.typical_distance) and maps.typical_distance > 0 \

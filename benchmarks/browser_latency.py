@@ -180,27 +180,50 @@ PLOTLY_HOOK = """() => {
   return true; }"""
 
 
-# data points of the first map on the page (row ids >= 0: not the colour bar's or overlays' markers)
-POINTS_JS = """() => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[0];
-    if (!gd) return null; let n = 0;
-    for (const t of gd._fullData) { const cd = t.customdata || []; for (let i = 0; i < (t._length || 0); i++)
-        if (Number(Array.isArray(cd[i]) ? cd[i][0] : cd[i]) >= 0) n++; }
-    return n; }"""
+# data points of the first map on the page (row ids >= 0: not the colour bar's or overlays' markers;
+# the map component's own points, ``gd._elxPoints``, all are)
+POINTS_JS = f"""() => {{ const c = {d.CHARTS_JS}[0]; if (!c) return null; const gd = c.gd;
+    let n = gd._elxPoints ? gd._elxPoints.n : 0;
+    for (const t of gd._fullData) {{ const cd = t.customdata || []; for (let i = 0; i < (t._length || 0); i++)
+        if (Number(Array.isArray(cd[i]) ? cd[i][0] : cd[i]) >= 0) n++; }}
+    return n; }}"""
+
+# a chart's identity for "redrawn": st.plotly_chart's data object (a new chart per figure), the map
+# component's revision (set once it has drawn new arguments)
+_DATA_ID = "(c) => c.gd._elxRev !== undefined ? c.gd._elxRev : c.gd.data"
+# the map component's own counters (iframe: Plotly.react calls and canvas draws), summed over charts
+_COMPONENT_STATS = f"""() => {d.CHARTS_JS}.reduce((a, c) => {{ const s = c.gd._elxStats; if (!s) return a;
+    return [a[0] + s.reacts, a[1] + s.react_ms, a[2] + s.draws, a[3] + s.draw_ms]; }}, [0, 0, 0, 0])"""
 
 
 def data_changed(page, charts: list[int]) -> bool:
-    """True when every chart in ``charts`` (indices among the page's Plotly charts) holds another
-    data object than when :func:`mark_data` ran (Streamlit mounted a new chart); False while a
+    """True when every chart in ``charts`` (indices among the page's Plotly charts, including
+    the map component's) holds another data object (Streamlit mounted a new chart) or, for the
+    map component, has drawn another revision than when :func:`mark_data` ran; False while a
     chart is missing (between unmounting the old chart and mounting the new one)."""
-    return page.evaluate("(cs) => { const g = document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
-                         ".js-plotly-plot'); return cs.every(i => g[i] !== undefined && g[i].data !== undefined "
-                         "&& g[i].data !== window._elxData[i]); }", charts)
+    return page.evaluate(f"(cs) => {{ const g = {d.CHARTS_JS}, id = {_DATA_ID}; return cs.every(i => g[i] !== undefined "
+                         "&& id(g[i]) !== undefined && id(g[i]) !== window._elxData[i]); }", charts)
 
 
 def mark_data(page) -> None:
     """Remember each chart's data object (for :func:`data_changed`) and clear the page's records."""
-    page.evaluate("() => { window._elxData = [...document.querySelectorAll('[data-testid=\"stPlotlyChart\"] "
-                  ".js-plotly-plot')].map(g => g.data); window._elxReacts = []; window._elxJson = []; }")
+    page.evaluate(f"() => {{ const id = {_DATA_ID}; window._elxData = {d.CHARTS_JS}.map(id); window._elxReacts = []; "
+                  "window._elxJson = []; }")
+
+
+def _hook_frames(page) -> int:
+    """Install :data:`PLOTLY_HOOK` in the page and its iframes; WebGL draw calls counted in all."""
+    page.evaluate(PLOTLY_HOOK)
+    for f in page.frames[1:]:
+        try:
+            f.evaluate("() => { for (const C of [WebGLRenderingContext, WebGL2RenderingContext]) {"
+                       "if (C.prototype._elxHooked) continue; C.prototype._elxHooked = true;"
+                       "for (const fn of ['drawArrays', 'drawElements']) { const o = C.prototype[fn];"
+                       "C.prototype[fn] = function(...a) { window.top._elxDraws = (window.top._elxDraws || 0) + 1;"
+                       "return o.apply(this, a); }; } } }")
+        except Exception:  # a frame that went away
+            pass
+    return 0
 
 
 def _cpu_delta(a: dict, b: dict) -> dict:
@@ -215,12 +238,13 @@ def time_select_changes(page, watch, meter: CpuMeter, label: str, charts: list[i
     options = d.open_options(page, label)
     page.keyboard.press("Escape")
     out = {"times": [], "sent": [], "cpu": [], "reacts": [], "react_ms": [], "draws": [], "stringify_mb": [],
-           "stringify_ms": []}
+           "stringify_ms": [], "canvas_draws": [], "canvas_ms": []}
     for i in range(n):
         target = options[(i + 1) % len(options)]
-        page.evaluate(PLOTLY_HOOK)
+        _hook_frames(page)
         mark_data(page)
         draws0 = page.evaluate("() => window._elxDraws || 0")
+        stats0 = page.evaluate(_COMPONENT_STATS)
         before = watch.ws_bytes
         d.open_options(page, label)
         cpu0 = meter.read()
@@ -239,8 +263,11 @@ def time_select_changes(page, watch, meter: CpuMeter, label: str, charts: list[i
         out["cpu"].append(_cpu_delta(cpu0, meter.read()))
         out["sent"].append(watch.ws_bytes - before)
         rec = page.evaluate("() => [window._elxReacts || [], window._elxDraws || 0, window._elxJson || []]")
-        out["reacts"].append(len(rec[0]))
-        out["react_ms"].append(sum(r["sync_ms"] for r in rec[0]))
+        stats = [b - a for a, b in zip(stats0, page.evaluate(_COMPONENT_STATS))]
+        out["reacts"].append(len(rec[0]) + stats[0])
+        out["react_ms"].append(sum(r["sync_ms"] for r in rec[0]) + stats[1])
+        out["canvas_draws"].append(stats[2])
+        out["canvas_ms"].append(stats[3])
         out["draws"].append(rec[1] - draws0)
         out["stringify_mb"].append(sum(j[0] for j in rec[2]) / 1e6)
         out["stringify_ms"].append(sum(j[1] for j in rec[2]))
@@ -334,7 +361,8 @@ def run(slider: int = 50, colour: int = 20, projection: int = 20, qm9_subset: in
                     result["actions"][key] = _stats(rec["times"], rec["sent"], rec["cpu"], reacts=rec["reacts"],
                                                     react_ms=rec["react_ms"], draws=rec["draws"],
                                                     stringify_mb=rec["stringify_mb"],
-                                                    stringify_ms=rec["stringify_ms"])
+                                                    stringify_ms=rec["stringify_ms"], canvas_draws=rec["canvas_draws"],
+                                                    canvas_ms=rec["canvas_ms"])
                     result["rss_mb"].append(rss_mb(proc.pid))
             browser.close()
     finally:
@@ -478,10 +506,26 @@ def main(argv=None) -> int:
                     help="extra environment of the served app (repeatable), e.g. ELX_DENSITY_THRESHOLD=100000")
     ap.add_argument("--variants", type=int, default=0, metavar="REPEATS",
                     help="also time figure variants of one 130,831-point map on a bare Plotly page")
+    ap.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
+                    help="first time the same actions on the app with this extra environment (repeatable; e.g. "
+                         "ELX_MAP_COMPONENT=0: the maps drawn by st.plotly_chart), then the app as configured, in "
+                         "this invocation; prints both tables and the ratios")
     args = ap.parse_args(argv)
+    env = dict(kv.split("=", 1) for kv in args.app_env)
+    base = None
+    if args.baseline_env:
+        base = run(args.slider, args.colour, args.projection, args.qm9_subset, Path(args.cache_dir),
+                   Path(args.app_root), {**env, **dict(kv.split("=", 1) for kv in args.baseline_env)})
+        base["app_env"] = args.app_env + args.baseline_env
     res = run(args.slider, args.colour, args.projection, args.qm9_subset, Path(args.cache_dir),
-              Path(args.app_root), dict(kv.split("=", 1) for kv in args.app_env))
+              Path(args.app_root), env)
     res["app_env"] = args.app_env
+    if base is not None:
+        res["baseline"] = base
+        print(f"baseline ({' '.join(args.baseline_env)}): points on a map: {base['points']}; load average (1 min) "
+              f"before / after: {base['load_before']:.2f} / {base['load_after']:.2f}")
+        print(table(base))
+        print()
     if args.variants:
         res["variants"] = figure_variants(repeats=args.variants)
     if args.json:
@@ -497,6 +541,16 @@ def main(argv=None) -> int:
                   f"{s.get('stringify_mb_median', 0):.1f} MB of JSON.stringify in "
                   f"{s.get('stringify_ms_median', 0):.0f} ms")
     print(f"server RSS over the run [MB]: {', '.join(f'{r:.0f}' for r in res['rss_mb'])}")
+    for key, s in res["actions"].items():
+        if s.get("canvas_draws_median"):
+            print(f"{key}: map component canvas draws {s['canvas_draws_median']:.0f} per change taking "
+                  f"{s.get('canvas_ms_median', 0):.0f} ms")
+        b = (base or {}).get("actions", {}).get(key)
+        if b:
+            print(f"{key} against the baseline: p50 {b['p50_ms']:.0f} -> {s['p50_ms']:.0f} ms "
+                  f"({b['p50_ms'] / s['p50_ms']:.2f} x faster), p95 {b['p95_ms']:.0f} -> {s['p95_ms']:.0f} ms "
+                  f"({b['p95_ms'] / s['p95_ms']:.2f} x), CPU {b.get('cpu_total_s_median', 0):.2f} -> "
+                  f"{s.get('cpu_total_s_median', 0):.2f} s, sent {b['ws_mb_median']:.2f} -> {s['ws_mb_median']:.2f} MB")
     for v in res.get("variants", []):
         print(f"{v['variant']}: first draw {v['first_ms']:.0f} ms, "
               f"Streamlit's second hand-off {v['second_ms']:.0f} ms, "

@@ -393,7 +393,7 @@ def kill_encode(work: Path, subset: int = QM9_SUBSET, start_timeout: float = 600
             alerts = _open_and_check(page, url, "latent_maps", problems)
             out["restart_first_map_s"] = round(time.time() - t1, 1)
             out["alerts"] = alerts
-            n_charts = page.locator('[data-testid="stPlotlyChart"]').count()
+            n_charts = page.locator('[data-testid="stPlotlyChart"], [data-testid="stCustomComponentV1"]').count()
             out["charts"] = n_charts
             if n_charts < 2:
                 problems.append(f"after the restart Latent maps drew {n_charts} charts, expected 2 or more")
@@ -462,7 +462,7 @@ def full_disk(work: Path, subset: int = QM9_SUBSET) -> dict:
             alerts = _open_and_check(page, url, "latent_maps", problems)
             out["first_map_s"] = round(time.time() - t0, 1)
             out["alerts"] = alerts
-            out["charts"] = page.locator('[data-testid="stPlotlyChart"]').count()
+            out["charts"] = page.locator('[data-testid="stPlotlyChart"], [data-testid="stCustomComponentV1"]').count()
             if out["charts"] < 2:
                 problems.append(f"Latent maps drew {out['charts']} charts on a full disk, expected 2 or more")
             named = [a for a in alerts if str(folder) in a and "ELX_CACHE_DIR" in a]

@@ -53,7 +53,7 @@ Usage
 -----
 Call ``install()`` once before building e2cnn modules (it imports e2cnn itself)::
 
-    from backend.e2cnn_compat import install
+    from models.e2cnn_compat import install
     install()
     from e2cnn import gspaces, nn
 """

@@ -93,7 +93,7 @@ class RotMNISTNet(nn.Module):
         from e2cnn import gspaces
         from e2cnn import nn as enn
 
-        from backend.e2cnn_compat import install
+        from models.e2cnn_compat import install
 
         install()  # NumPy 2 fixes for non-C_N gspaces + silence e2cnn's uint8 warning
 

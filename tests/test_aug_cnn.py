@@ -17,6 +17,27 @@ def test_trivial_action_has_only_the_identity_projection():
     assert np.allclose(a.quotient_distance(z, z[::-1]), np.linalg.norm((z - z[::-1]).reshape(4, -1), axis=1))
 
 
+def test_trivial_action_is_its_own_group_not_c1():
+    from backend.groups import GroupAction, LatentCodes
+    from backend.projections import UnsupportedActionError, make_projection
+
+    a = TrivialAction(3)
+    assert isinstance(a, GroupAction) and not isinstance(a, CyclicShiftAction)
+    assert a != CyclicShiftAction(3, 1) and repr(a) == "TrivialAction(D=3)" and a.code_shape == (3, 1)
+    z = np.random.default_rng(1).normal(size=(4, 3, 1))
+    assert a.testing_elements().tolist() == [0] and a.random_element(np.random.default_rng(0), 4).tolist() == [0] * 4
+    assert np.array_equal(a.act(z, np.zeros(4, dtype=np.int64)), z) and a.compose(0, 0) == 0 and a.inverse(0) == 0
+    aligned, g = a.align(z, z[::-1])
+    assert np.array_equal(aligned, z) and g.tolist() == [0] * 4
+    with pytest.raises(ValueError, match="one element"):
+        a.act(z, 1)
+    with pytest.raises(ValueError):
+        TrivialAction(0)
+    codes = LatentCodes(z, a)
+    with pytest.raises(UnsupportedActionError):  # no C_N projection takes codes without a latent action
+        make_projection("orbit_alignment").fit(codes)
+
+
 def test_tiny_aug_cnn_round_trips_and_is_not_invariant(tiny_aug_registry, tiny_aug_weights):
     entry = tiny_aug_registry
     sidecar = tiny_aug_weights[1]

@@ -12,8 +12,8 @@ from sklearn.exceptions import NotFittedError
 from backend.groups import ActionMismatchError, CyclicShiftAction, LatentCodes
 from backend.projections import (FourierModulusProjection, GroupPoolingProjection,
                                  InvariantProjectionMixin, MaxFilteringProjection,
-                                 OrbitAlignmentProjection, ProjectionTags, SortedCoorbitProjection,
-                                 _max_rows_per_chunk, _sorting_network)
+                                 OrbitAlignmentProjection, ProjectionTags, SortedCoorbitProjection)
+from backend.projections.cyclic import _max_rows_per_chunk, _sorting_network
 from tests import projection_checks as pc
 
 SHAPES = [(1, 1), (1, 2), (1, 4), (2, 3), (3, 8), (2, 5), (4, 6), (16, 8)]

@@ -1,4 +1,4 @@
-"""e2cnn 0.2.3 under NumPy 2 with backend.e2cnn_compat: D_8 convolutions build and are equivariant."""
+"""e2cnn 0.2.3 under NumPy 2 with models.e2cnn_compat: D_8 convolutions build and are equivariant."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from backend import e2cnn_compat
+from models import e2cnn_compat
 from backend.data.mnist import disc_mask, rotate_batch
 
 e2cnn_compat.install()

@@ -93,7 +93,8 @@ def test_selection_maps_through_customdata_in_categorical_maps(tiny_registry):
                {"point_index": 3, "customdata": [-2]}]  # a path marker, ignored
         rows = views.selected_rows(pts)
         assert rows == [int(trace.customdata[0])]
-    assert table["n_atoms"].iat[rows[0]] == int(trace.name.split("=")[1])
+    assert table["n_atoms"].iat[rows[0]] == int(trace.name)
+    assert fig.layout.legend.title.text.startswith("n_atoms")  # the title names the colour
 
 
 def test_colour_bar_names_unit_and_energies_are_converted_once(tiny_registry):
@@ -145,3 +146,18 @@ def test_invalid_molecules_are_drawn_with_a_mark():
     good = smiles_to_graph("CCO")
     ok = plots.molecule_svg(graph_to_molecule(good.types, good.bonds).mol)
     assert "INVALID" not in ok and "<path" in ok
+
+
+def test_a_long_invalid_reason_is_wrapped_inside_the_frame_and_kept_whole_on_hover():
+    import re
+
+    from backend.data.qm9 import graph_to_molecule, smiles_to_graph
+
+    reason = "atom 3 (C) has 5 bonds, more than its valence 4 allows; the decode put a bond where none fits"
+    g = smiles_to_graph("CC.O")
+    svg = plots.molecule_svg(graph_to_molecule(g.types, g.bonds).mol, (260, 200), valid=False, reason=reason)
+    lines = re.findall(r'font-size="10" fill="#d00000">([^<]*)</text>', svg)
+    assert 1 < len(lines) <= 2 and all(len(line) * 5.6 <= 260 - 12 for line in lines), lines
+    assert f"<title>INVALID: {reason}</title>" in svg
+    # the drawing sits between the INVALID band and the reason band
+    assert '<g transform="translate(0,30)">' in svg

@@ -99,3 +99,20 @@ def test_density_threshold_follows_the_environment():
         env = dict(os.environ, PYTHONPATH=str(ROOT), ELX_DENSITY_THRESHOLD=value)
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
         assert out.stdout.strip() == expected, out.stderr[-500:]
+
+
+def test_log_axes_label_plain_numbers():
+    import pandas as pd
+
+    from backend import plots
+
+    assert plots.log_ticks(0.3, 40) == [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+    assert len(plots.log_ticks(0.999, 1.001)) >= 2  # a narrow range still gets ticks around it
+    ks = pd.DataFrame({"representation": ["mf"] * 3, "k": [1, 16, 256], "accuracy_mean": [0.5, 0.8, 0.9],
+                       "accuracy_std": [0.01, 0.01, 0.0]})
+    fig = plots.accuracy_vs_k(ks)
+    assert list(fig.layout.xaxis.tickvals) == [1, 16, 256] and list(fig.layout.xaxis.ticktext) == ["1", "16", "256"]
+    dist = pd.DataFrame({"projection": ["a", "b"], "ratio_median": [1.0, 2.0], "ratio_min": [0.5, 0.2],
+                         "ratio_max": [1.5, 30.0]})
+    ticks = plots.distortion_plot(dist).layout.yaxis.tickvals
+    assert min(ticks) <= 0.1 * 1.0001 and max(ticks) >= 10  # 0.2/2 = 0.1 ... 30/2 = 15

@@ -596,7 +596,7 @@ def compare_decodes(model: "GraphVAE", types, bonds, tiebreak, target_smiles, ti
     ----------
     model : models.graph_vae.GraphVAE in eval mode.
     types, bonds, tiebreak : torch long tensors (B, n), (B, n, n), (B, n) of the inputs
-        (:func:`backend.training.graph_tensors`).
+        (:func:`backend.train.qm9.graph_tensors`).
     target_smiles : sequence of B canonical SMILES of the inputs (RDKit, as stored in the
         featurized table's ``canonical_smiles``).
     time_limit : HiGHS limit per code, seconds.

@@ -219,6 +219,7 @@ class Domain(ABC):
     search_label: ClassVar[str | None] = None  #: what a user can type to pick an input (None: nothing)
     search_defaults: ClassVar[tuple[str, str]] = ("", "")
     validity_note: ClassVar[str | None] = None
+    overview_note: ClassVar[str | None] = None  #: markdown the overview page shows under the model card
     text_errors: ClassVar[tuple[type[Exception], ...]] = (ValueError,)  #: what :meth:`resolve` raises
     presentation_label: ClassVar[str] = "Presentation of the inputs"
     order_labels: ClassVar[dict[str, str]] = {"random": "random", "stored": "stored"}

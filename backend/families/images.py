@@ -8,6 +8,8 @@ two shipped image models (the e2cnn C_N autoencoder-classifier and the augmentat
   sample by default, ``$ELX_MNIST_IDX_DIR`` for IDX files, ``$ELX_MNIST_LIMIT`` for tests);
 * :class:`ImageAutoencoder` wraps any module with ``encode`` / ``decode`` / ``classify`` (images
   (B, 1, 29, 29) in [0, 1]); :class:`E2CNNModel` and :class:`AugCNNModel` are the shipped ones.
+* :class:`RotMNISTEntry` and :class:`AugCNNEntry` are their registry entries (with the family's
+  older helpers).
 
 Sources: rotated MNIST (Larochelle et al., ICML 2007, rebuilt here from MNIST, LeCun et al.
 1998); C_N-steerable CNNs (e2cnn, Weiler & Cesa, NeurIPS 2019); the C_N latent action, orbit
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from backend.entry import ModelEntry, spec_like
 from backend.families.base import Angles, ColorOption, Domain, EvaluationPlan, InputAction, LatentModel, ModelSpec
 from backend.groups import CyclicShiftAction, LatentCodes, TrivialAction
 
@@ -384,3 +387,39 @@ ROT_MNIST_CNN_AUG = ModelSpec(
     id="rot_mnist_cnn_aug", label="Plain CNN + rotation augmentation · rotated MNIST", domain=ROTATED_MNIST,
     load=AugCNNModel, evaluation=EvaluationPlan("classes_input_average", "augcnn", in_report=True),
     train_hint="python -m backend train augcnn --augment 1 --name rot_mnist_cnn_aug")
+
+
+# ------------------------------------------------------------------ the registry's entries
+class RotMNISTEntry(ModelEntry):
+    """Entry of an images-family spec (default: the e2cnn C_8 model), with the old helpers kept."""
+
+    def __init__(self, model_id: str | None = None, label: str | None = None, *, spec: ModelSpec | None = None):
+        spec = spec or spec_like(ROT_MNIST_C8, model_id, label)
+        super().__init__(model_id, label, spec=spec)
+
+    @property
+    def n_rotations(self) -> int:
+        """Steps of the "rotated again" grid (N of C_N; 8 for a model without a latent group)."""
+        return self.input_action.steps
+
+    def rotation_steps(self, seed: int) -> np.ndarray:
+        """Seeded random rotation steps k in 0..N-1 (one per image) of the ``random`` presentation."""
+        return self.input_action.to_stored(self.input_action.random_elements(len(self.dataset().table), seed))
+
+    def rotate(self, images: np.ndarray, steps) -> np.ndarray:
+        """Images (B, 1, 29, 29) rotated counter-clockwise by ``steps * 2π / N`` (array or scalar)."""
+        steps = np.broadcast_to(np.asarray(steps), (len(images),))
+        return self.input_action.act(images, self.input_action.from_stored(steps))
+
+    def _encode_images(self, images: np.ndarray) -> np.ndarray:
+        """Code values (B, ...) of images (B, 1, 29, 29)."""
+        return self.encode_inputs(images).values
+
+
+class AugCNNEntry(RotMNISTEntry):
+    """Entry of the augmentation-trained plain CNN (no latent group action)."""
+
+    orbit_samples = AugCNNModel.orbit_samples
+
+    def __init__(self, model_id: str | None = None, label: str | None = None, *, spec: ModelSpec | None = None):
+        super().__init__(model_id, label, spec=spec or spec_like(ROT_MNIST_CNN_AUG, model_id, label))

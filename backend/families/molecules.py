@@ -7,7 +7,8 @@
   and resolves typed SMILES;
 * :class:`GraphVAEModel` wraps the permutation-equivariant graph VAE of ``models/graph_vae.py``
   (codes (n, d), latent action S_n on the node axis, exactly equivariant: ``E(P·G) = P·E(G)``);
-* :data:`GRAPH_VAE_QM9` and :data:`GRAPH_VAE_QM9_V1` are the shipped specs.
+* :data:`GRAPH_VAE_QM9` and :data:`GRAPH_VAE_QM9_V1` are the shipped specs;
+* :class:`QM9GraphVAEEntry` is their registry entry (with the family's older helpers).
 
 Sources: QM9 (Ramakrishnan et al., Scientific Data 2014); permutation-equivariant graph layers
 (Maron et al., *Invariant and Equivariant Graph Networks*, ICLR 2019); the S_n latent action and
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.data import qm9
+from backend.entry import ModelEntry, spec_like
 from backend.families.base import ColorOption, Domain, EvaluationPlan, InputAction, LatentModel, ModelSpec, Permutations
 from backend.groups import LatentCodes, PermutationAction
 from backend.latents import random_node_orders
@@ -217,6 +219,9 @@ class QM9Domain(Domain):
     search_label = "SMILES"
     search_defaults = ("CC(=O)O", "c1ccoc1")
     validity_note = qm9.VALIDITY_DEFINITION
+    overview_note = ("**Charged molecules.** QM9 holds 580 molecules with formal charges (zwitterions, nitro "
+                     "groups, isocyanides). They are modelled, not excluded: `N+`, `O-`, `C-` and `N-` are atom "
+                     "types of their own, so every one of the 130,831 molecules is representable.")
     text_errors = (qm9.MoleculeError,)
     presentation_label = "Node order of the inputs"
     order_labels = {"random": "random", "stored": "stored"}
@@ -419,3 +424,30 @@ GRAPH_VAE_QM9 = ModelSpec(
 GRAPH_VAE_QM9_V1 = ModelSpec(
     id="graph_vae_qm9_v1", label="Graph VAE v1 · QM9 (first 4-epoch model; not in the Results)", domain=QM9,
     load=GraphVAEModel, train_hint="python -m backend train qm9 --name graph_vae_qm9_v1", optional=True)
+
+
+# ------------------------------------------------------------------ the registry's entry
+class QM9GraphVAEEntry(ModelEntry):
+    """Entry of a molecules-family spec (default: the graph VAE), with the old helpers kept."""
+
+    EQUIVARIANCE_SAMPLE, EQUIVARIANCE_TOL = 256, 1e-4
+
+    def __init__(self, model_id: str | None = None, label: str | None = None, *, spec: ModelSpec | None = None):
+        spec = spec or spec_like(GRAPH_VAE_QM9, model_id, label)
+        super().__init__(model_id, label, spec=spec)
+
+    def _encode_arrays(self, types, bonds, tiebreak) -> np.ndarray:
+        """Codes (B, n, d) of graphs given as arrays."""
+        return self.latent().encode_arrays(types, bonds, tiebreak)
+
+    def encode_graphs(self, graphs: list[qm9.MolGraph]) -> LatentCodes:
+        """Codes (B, n, d) with node masks of :class:`~backend.data.qm9.MolGraph` s."""
+        return self.encode_inputs(GraphBatch.from_graphs(graphs))
+
+    def encode_smiles(self, smiles: str, perm: np.ndarray | None = None) -> LatentCodes:
+        """Code (1, n, d) of a SMILES, its atoms relabelled by ``perm`` (n,) first if given.
+
+        Raises the ``MoleculeError`` subclasses of :mod:`backend.data.qm9` for bad input.
+        """
+        graph = GraphBatch.from_graphs([qm9.smiles_to_graph(smiles, self.latent_action.n)])
+        return self.encode_inputs(graph if perm is None else self.input_action.act(graph, perm))

@@ -20,3 +20,9 @@ def run_app(page: str | None = None, query: dict | None = None, timeout: float =
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def map_charts(at: AppTest) -> list:
+    """The charts a page drew: ``st.plotly_chart`` elements and instances of the maps' own
+    component (``app_pages/components/map_chart``, on unless ``ELX_MAP_COMPONENT=0``)."""
+    return list(at.get("plotly_chart")) + list(at.get("component_instance"))

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.app.apptest import run_app
+from tests.app.apptest import map_charts, run_app
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_codes_from_the_environment_show_both_maps_and_the_distortion_table(c8_f
     heads = [m.value for m in at.markdown if "<b>" in m.value]
     assert any("Equivariant view: PCA of the raw codes" in h for h in heads)
     assert any("Invariant view: PCA of orbit alignment" in h for h in heads)
-    assert len(at.get("plotly_chart")) == 2
+    assert len(map_charts(at)) == 2
     labels_shown = [b.label for b in at.get("download_button")]
     assert {"Maps · CSV", "Maps · Parquet", "Features · npz", "Features · CSV", "Equivariant map · HTML",
             "Projected map · HTML"} <= set(labels_shown)
@@ -70,7 +70,7 @@ def test_codes_from_the_environment_show_both_maps_and_the_distortion_table(c8_f
     assert dist.set_index("projection").loc["orbit_alignment", "lossless"]
     probes = at.dataframe[1].value
     assert set(probes["target"]) == {"digit", "energy"} and "raw codes" in probes.columns
-    assert len(at.get("plotly_chart")) == 1  # the distortion figure
+    assert len(map_charts(at)) == 1  # the distortion figure
 
     for page, word in (("interpolation", "Interpolation needs"), ("orbits", "orbit view transforms an input")):
         at.switch_page(f"app_pages/{page}.py").run()
@@ -128,4 +128,4 @@ def test_codes_work_without_any_model_weights(c8_file, tmp_path, monkeypatch):
     assert at.sidebar.radio[0].options == ["Your codes · my_c8.npz · 300 × 4 × 8 · C_8"]  # labels
     assert at.session_state["model"].startswith("codes_")
     assert any("is unavailable" in w.value for w in at.sidebar.warning)
-    assert len(at.get("plotly_chart")) == 2
+    assert len(map_charts(at)) == 2

@@ -42,6 +42,6 @@ def test_k_is_capped_in_the_sidebar(tiny_rot_registry):
 
 def test_bad_numbers_in_a_shared_link_are_reported_not_silently_replaced(tiny_registry):
     at = _run(None, {"order_seed": "1e12"})
-    assert any("order_seed" in w.value for w in at.sidebar.warning)
+    assert any("order_seed" in w.value for w in at.main.warning)
     box = next(n for n in at.sidebar.number_input if n.key == "order_seed")
     assert box.value == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from tests.app.apptest import map_charts
 from tests.app.apptest import run_app as _run
 
 
@@ -58,7 +59,7 @@ def test_an_empty_default_sidecar_lists_that_model_as_unavailable_and_the_others
     assert "is empty" in warned and "retrain" in warned
     assert not at.error, [e.value for e in at.error]
     if page.endswith("latent_maps.py"):
-        assert len(at.get("plotly_chart")) >= 2
+        assert len(map_charts(at)) >= 2
 
 
 def test_no_usable_model_at_all_is_a_message_not_a_traceback(tmp_path, monkeypatch):
@@ -90,7 +91,7 @@ def test_a_corrupt_latent_cache_is_rebuilt_and_named_on_the_page(tiny_rot_regist
         warned = " ".join(w.value for w in at.warning)
         assert str(path) in warned and "moved aside" in warned
         assert len(list(tmp_path.glob(path.name + ".corrupt-*"))) == 1
-        assert len(at.get("plotly_chart")) >= 2
+        assert len(map_charts(at)) >= 2
     finally:
         _fresh_caches()
 

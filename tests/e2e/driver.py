@@ -51,9 +51,12 @@ def wait_idle(page, timeout: float = 300.0, quiet: float = 0.8) -> None:
     container still running, for ``quiet`` seconds in a row."""
     deadline = time.time() + timeout
     calm_since = None
+    # the map component (an iframe) has drawn its newest arguments
     js = """() => !document.querySelector('[data-testid="stStatusWidget"]')
                   && !document.querySelector('[data-testid="stSpinner"]')
-                  && !document.querySelector('[data-testid="stSkeleton"]')"""
+                  && !document.querySelector('[data-testid="stSkeleton"]')
+                  && [...document.querySelectorAll('iframe[data-testid="stCustomComponentV1"]')].every(f => {
+                       try { const m = f.contentWindow.elxMapChart; return !m || !m.busy(); } catch (e) { return true; } })"""
     while time.time() < deadline:
         if page.evaluate(js):
             calm_since = calm_since or time.time()
@@ -80,48 +83,103 @@ def assert_no_exception(page) -> None:
 
 
 def charts(page):
+    """The ``st.plotly_chart`` charts of the page (not the map component's, see :data:`CHARTS_JS`)."""
     return page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')
 
 
+#: JavaScript expression: every Plotly chart of the page in document order, as ``{gd, ox, oy, el,
+#: frame}``: ``st.plotly_chart``'s charts and the map component's (``app_pages/components/
+#: map_chart``: a Plotly chart inside an iframe whose points the component draws itself,
+#: ``gd._elxPoints``); ``ox``, ``oy`` offset the chart's own screen coordinates to the page's,
+#: ``el`` is the element in the page (the chart or its iframe), ``frame`` the iframe's index
+#: among the page's component iframes (-1 for ``st.plotly_chart``)
+CHARTS_JS = """(() => { const out = []; let k = -1;
+    for (const el of document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot, '
+                                               + 'iframe[data-testid="stCustomComponentV1"]')) {
+      if (el.tagName !== 'IFRAME') { out.push({gd: el, ox: 0, oy: 0, el, frame: -1}); continue; }
+      k += 1; const doc = el.contentDocument, gd = doc && doc.getElementById('chart');
+      if (!gd || !gd._fullLayout) continue;
+      const r = el.getBoundingClientRect(); out.push({gd, ox: r.left, oy: r.top, el, frame: k}); }
+    return out; })()"""
+
+
+def chart_count(page) -> int:
+    """Number of Plotly charts on the page (``st.plotly_chart`` and the map component's)."""
+    return page.evaluate(f"() => {CHARTS_JS}.length")
+
+
 def chart_index_by_title(page, title_start: str) -> int:
-    """Index (among all Plotly charts on the page) of the chart drawn under the bold title
-    that starts with ``title_start``."""
+    """Index (among all Plotly charts on the page, :data:`CHARTS_JS`) of the chart drawn under
+    the bold title that starts with ``title_start``."""
     return page.evaluate(
-        """(t) => { const all = [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')];
+        f"""(t) => {{ const all = {CHARTS_JS};
         const heads = [...document.querySelectorAll('strong, b')].filter(e => e.innerText.startsWith(t));
         if (!heads.length) return -1;
         const h = heads[0]; let best = -1;
-        all.forEach((g, i) => { if (best < 0 && (h.compareDocumentPosition(g) & Node.DOCUMENT_POSITION_FOLLOWING)) best = i; });
-        return best; }""", title_start)
+        all.forEach((c, i) => {{ if (best < 0 && (h.compareDocumentPosition(c.el) & Node.DOCUMENT_POSITION_FOLLOWING)) best = i; }});
+        return best; }}""", title_start)
 
 
 def point_positions(page, chart: int, trace: int = 0, limit: int | None = None):
-    """Screen pixels (x, y) and row ids (customdata) of the points of one trace."""
+    """Screen pixels (x, y) and row ids (customdata) of the points of one trace Plotly draws."""
     return page.evaluate(
-        """([c, t, limit]) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[c];
+        f"""([c, t, limit]) => {{ const {{gd, ox, oy}} = {CHARTS_JS}[c];
         const fl = gd._fullLayout, tr = gd._fullData[t], r = gd.getBoundingClientRect();
         const xa = fl[tr.xaxis === 'x' ? 'xaxis' : 'xaxis' + tr.xaxis.slice(1)];
         const ya = fl[tr.yaxis === 'y' ? 'yaxis' : 'yaxis' + tr.yaxis.slice(1)];
         const n = limit === null ? tr.x.length : Math.min(limit, tr.x.length); const out = [];
-        for (let i = 0; i < n; i++) {
-          const cd = tr.customdata[i];
-          out.push([r.left + xa._offset + xa.l2p(tr.x[i]), r.top + ya._offset + ya.l2p(tr.y[i]),
-                    Array.isArray(cd) ? cd[0] : Number(cd)]); }
-        return out; }""", [chart, trace, limit])
+        for (let i = 0; i < n; i++) {{
+          const cd = (tr.customdata || [])[i];
+          out.push([ox + r.left + xa._offset + xa.l2p(tr.x[i]), oy + r.top + ya._offset + ya.l2p(tr.y[i]),
+                    Array.isArray(cd) ? cd[0] : Number(cd)]); }}
+        return out; }}""", [chart, trace, limit])
+
+
+def map_points(page, chart: int):
+    """Screen pixels (x, y) and row ids of every point of a map: the points of all its Plotly
+    traces and, for the map component, the points it draws itself (``gd._elxPoints``)."""
+    return page.evaluate(
+        f"""(c) => {{ const {{gd, ox, oy}} = {CHARTS_JS}[c];
+        const fl = gd._fullLayout, r = gd.getBoundingClientRect(), out = [];
+        const X = (xa, v) => ox + r.left + xa._offset + xa.l2p(v), Y = (ya, v) => oy + r.top + ya._offset + ya.l2p(v);
+        for (const tr of gd._fullData) {{
+          if (tr.meta === 'elx_extent' || !tr.x) continue;
+          const xa = fl[tr.xaxis === 'x' ? 'xaxis' : 'xaxis' + tr.xaxis.slice(1)];
+          const ya = fl[tr.yaxis === 'y' ? 'yaxis' : 'yaxis' + tr.yaxis.slice(1)];
+          for (let i = 0; i < tr.x.length; i++) {{ const cd = (tr.customdata || [])[i];
+            if (tr.x[i] === null || tr.x[i] === undefined) continue;
+            out.push([X(xa, tr.x[i]), Y(ya, tr.y[i]), Array.isArray(cd) ? cd[0] : Number(cd)]); }} }}
+        const p = gd._elxPoints;
+        if (p) for (let i = 0; i < p.n; i++) out.push([X(fl.xaxis, p.x[i]), Y(fl.yaxis, p.y[i]), p.rows[i]]);
+        return out; }}""", chart)
+
+
+def points_per_chart(page) -> list[int]:
+    """Per chart (:data:`CHARTS_JS`): the points with a ``customdata`` entry of its Plotly traces
+    plus the points the map component draws itself."""
+    return page.evaluate(f"""() => {CHARTS_JS}.map(({{gd}}) => gd._fullData.reduce((n, t) =>
+        n + (t.meta === 'elx_extent' ? 0 : ((t.customdata && t.customdata.length) || 0)), 0)
+        + (gd._elxPoints ? gd._elxPoints.n : 0))""")
 
 
 def plot_area(page, chart: int):
     """Screen rectangle (left, top, width, height) of a chart's plotting area."""
     return page.evaluate(
-        """(c) => { const gd = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')[c];
+        f"""(c) => {{ const {{gd, ox, oy}} = {CHARTS_JS}[c];
         const fl = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [r.left + fl.xaxis._offset, r.top + fl.yaxis._offset, fl.xaxis._length, fl.yaxis._length]; }""",
+        return [ox + r.left + fl.xaxis._offset, oy + r.top + fl.yaxis._offset, fl.xaxis._length, fl.yaxis._length]; }}""",
         chart)
 
 
 def choose_tool(page, chart: int, tool: str) -> None:
     """Pick a Plotly toolbar tool (``lasso``, ``select``, ``pan``) of one chart."""
-    gd = charts(page).nth(chart)
+    frame = page.evaluate(f"(c) => {CHARTS_JS}[c].frame", chart)
+    if frame < 0:
+        idx = page.evaluate(f"(c) => {{ const a = {CHARTS_JS}; return a.filter(x => x.frame < 0).indexOf(a[c]); }}",
+                            chart)
+        gd = charts(page).nth(idx)
+    else:
+        gd = page.frame_locator('iframe[data-testid="stCustomComponentV1"]').nth(frame).locator(".js-plotly-plot")
     gd.hover()
     gd.locator(f'.modebar-btn[data-attr="dragmode"][data-val="{tool}"]').first.click()
 

@@ -25,14 +25,8 @@ ID_COL = {"graph_vae_qm9": "qm9_index", "rot_mnist_c8": "image_index", "rot_mnis
 
 def all_points(page, chart: int) -> np.ndarray:
     """(P, 3) array of screen x, y and row id of every data point of a map (all traces with
-    non-negative row ids)."""
-    n_traces = page.evaluate(
-        "(c) => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot')[c]._fullData.length",
-        chart)
-    pts = []
-    for t in range(n_traces):
-        pts += d.point_positions(page, chart, t)
-    arr = np.array(pts, dtype=np.float64)
+    non-negative row ids, and the points the map component draws itself)."""
+    arr = np.array(d.map_points(page, chart), dtype=np.float64)
     return arr[arr[:, 2] >= 0]
 
 
@@ -288,4 +282,34 @@ def test_orbit_typed_relabelling_applies_good_text_and_explains_bad_text(page, a
     alert = page.locator('[data-testid="stAlert"]').first
     alert.wait_for(timeout=10_000)
     assert "Traceback" not in page.inner_text("body")
+    d.assert_no_exception(page)
+
+
+def _checked(page, label: str) -> list[str]:
+    """Texts of the checked options of the radio group labelled ``label``."""
+    group = page.locator('[data-testid="stRadio"]').filter(has_text=label).first
+    return [t.strip() for t in group.locator("label:has(input:checked)").all_inner_texts()]
+
+
+def test_endpoint_sources_stay_selected_across_model_switches(page, app_url):
+    """A radio whose options change with the model once showed no option selected after a
+    switch; every source radio must show exactly one checked option, the kept one where the
+    new model offers it."""
+    d.open_page(page, app_url, "interpolation", model="graph_vae_qm9")
+    d.click_radio(page, "Molecule A", "SMILES")
+    assert _checked(page, "Molecule A") == ["SMILES"]
+    d.click_radio(page, "Model", "e2cnn C_N autoencoder")
+    page.get_by_text("Image A").first.wait_for(timeout=120_000)
+    d.wait_idle(page)
+    assert _checked(page, "Image A") == ["random"] and _checked(page, "Image B") == ["random"]
+    d.click_radio(page, "Image A", "Image index")
+    d.click_radio(page, "Model", "Plain CNN")  # the same options: the choice is kept
+    d.wait_idle(page)
+    assert _checked(page, "Image A") == ["Image index"]
+    d.click_radio(page, "Model", "Graph VAE · QM9 molecules")
+    page.get_by_text("Molecule A").first.wait_for(timeout=120_000)
+    d.wait_idle(page)
+    assert _checked(page, "Molecule A") == ["random"]
+    d.goto_nav(page, "Orbits")
+    assert len(_checked(page, "Pick the")) == 1
     d.assert_no_exception(page)

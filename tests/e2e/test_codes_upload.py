@@ -20,8 +20,7 @@ M = 240
 
 
 def _points_per_chart(page) -> list[int]:
-    return page.evaluate("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
-        .map(g => g._fullData.reduce((n, t) => n + ((t.customdata && t.customdata.length) || 0), 0))""")
+    return d.points_per_chart(page)  # st.plotly_chart's and the map component's charts
 
 
 def _upload(page, path) -> None:
@@ -66,7 +65,7 @@ def test_uploaded_codes_show_both_maps_export_and_distortion(page, app_url, tmp_
     assert _points_per_chart(page) == [M, M]
     # a click selects one code: the selection CSV lists that row with its label
     chart = d.chart_index_by_title(page, "Equivariant view")
-    pts = np.array([p for t in range(4) for p in d.point_positions(page, chart, t)])
+    pts = np.array(d.map_points(page, chart))
     left, top, w, h = d.plot_area(page, chart)
     inside = pts[(pts[:, 0] > left + 8) & (pts[:, 0] < left + w - 8) & (pts[:, 1] > top + 8) & (pts[:, 1] < top + h - 8)]
     gaps = np.sqrt(((inside[:, None, :2] - pts[None, :, :2]) ** 2).sum(-1))
