@@ -165,13 +165,11 @@ def render(model_id: str, upload: tuple[str, int], element=None, size: tuple[int
 def orbit(model_id: str, seed: int, order: str, projection: str, proj_seed: int, proj_k: int,
           upload: tuple, elements: tuple):
     """The orbit of an uploaded input ``(digest, index)`` under ``elements`` on both maps."""
-    import numpy as np
-
     entry = _common.get_entry(model_id)
     maps = _common.get_maps(model_id, seed, order, projection, proj_seed, proj_k)
     item = user_inputs.lookup(upload[0]).item(upload[1])
     return views.orbit_view(entry, maps, _common._encoded(model_id, seed), order, projection, None,
-                            np.array(elements), proj_seed, proj_k, inputs=item)
+                            elements, proj_seed, proj_k, inputs=item)
 
 
 def traces(sel, which: str) -> list:

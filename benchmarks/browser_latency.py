@@ -19,7 +19,11 @@ unpacked in a temporary folder) with the same cache, for before/after comparison
 
 For each colour and projection change the page also records, inside the browser, every
 ``Plotly.react`` call (Streamlit's chart component mounts a new chart per change and hands
-it to Plotly twice), the time spent in them and the WebGL draw calls they issued.
+it to Plotly twice), the time spent in them and the WebGL draw calls they issued; for the
+map component (``app_pages/components/map_chart``, the default) its own counters in its
+frame: ``Plotly.react`` calls and canvas draws of the points, with their script time.
+``--baseline-env ELX_MAP_COMPONENT=0`` times the same actions with ``st.plotly_chart`` first,
+in the same invocation.
 """
 
 from __future__ import annotations
@@ -405,7 +409,8 @@ def figure_variants(n: int = 130_831, repeats: int = 3, seed: int = 0) -> list[d
     change: ``Plotly.react`` on a new chart, then a second ``Plotly.react`` with a JSON
     round-tripped copy of the figure (its theme effect). Variants, each adding one change:
     the figure before (per-point colour array, automatic margins, Plotly's WebGL pixel ratio
-    2), fixed margins, pixel ratio 1, and 32 constant-colour bins (the app's figure now).
+    2), fixed margins, pixel ratio 1, and 32 constant-colour bins (the app's figure now, which Streamlit's chart
+    component draws this way when ``ELX_MAP_COMPONENT=0``; the map component draws its points itself).
     Synthetic points (seeded Gaussian clusters) and a continuous colour.
 
     Returns
@@ -435,7 +440,8 @@ def figure_variants(n: int = 130_831, repeats: int = 3, seed: int = 0) -> list[d
         ("+ fixed margins (one draw per Plotly call instead of two)", _before_figure(coords, values, True), {}),
         ("+ WebGL pixel ratio 1 (a quarter of the pixels)", _before_figure(coords, values, True),
          {"plotGlPixelRatio": 1}),
-        (f"+ {plots.COLOUR_BINS} constant-colour bins (the app now)", plots.latent_map(coords, table, option),
+        (f"+ {plots.COLOUR_BINS} constant-colour bins (the figure now; st.plotly_chart draws it so with "
+         "ELX_MAP_COMPONENT=0)", plots.latent_map(coords, table, option),
          plots.map_chart_config(n)),
     ]
     js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -510,11 +516,15 @@ def main(argv=None) -> int:
                     help="first time the same actions on the app with this extra environment (repeatable; e.g. "
                          "ELX_MAP_COMPONENT=0: the maps drawn by st.plotly_chart), then the app as configured, in "
                          "this invocation; prints both tables and the ratios")
+    ap.add_argument("--baseline-slider", type=int, default=None, metavar="N",
+                    help="slider moves of the --baseline-env run (default: --slider; 0 skips them, e.g. when the "
+                         "baseline's setting does not touch the Interpolation page)")
     args = ap.parse_args(argv)
     env = dict(kv.split("=", 1) for kv in args.app_env)
     base = None
     if args.baseline_env:
-        base = run(args.slider, args.colour, args.projection, args.qm9_subset, Path(args.cache_dir),
+        base_slider = args.slider if args.baseline_slider is None else args.baseline_slider
+        base = run(base_slider, args.colour, args.projection, args.qm9_subset, Path(args.cache_dir),
                    Path(args.app_root), {**env, **dict(kv.split("=", 1) for kv in args.baseline_env)})
         base["app_env"] = args.app_env + args.baseline_env
     res = run(args.slider, args.colour, args.projection, args.qm9_subset, Path(args.cache_dir),

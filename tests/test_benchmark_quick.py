@@ -36,7 +36,9 @@ def test_quick_benchmark_writes_every_row_with_finite_positive_figures(tmp_path)
     assert sections.count("projections") == n_proj
     assert sections.count("quotient distance") == 2
     assert sections.count("maps") == 6  # scatter bytes + time for two colours, raster bytes + time
-    assert sections.count("memory") == 2  # the quick sizes
+    memory = [r["item"] for r in rows if r["section"] == "memory"]
+    assert len(memory) == 3  # the quick sizes of the maps (2) and of the encode (1)
+    assert sum(item.startswith("encode ") for item in memory) == 1
     assert "browser" not in sections
     for r in rows:
         assert math.isfinite(r["value"]) and r["value"] > 0, r
@@ -51,5 +53,6 @@ def test_quick_benchmark_writes_every_row_with_finite_positive_figures(tmp_path)
     assert "commit: `" in text and "cores" in text and "load average" in text
     assert "python -m backend benchmark --quick --skip-browser" in text
     assert "Memory while generating and mapping codes" in text
+    assert "Memory while encoding" in text
     # the table printed on the console is the one in the report
     assert table[0] in proc.stdout

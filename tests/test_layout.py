@@ -26,3 +26,11 @@ def test_backend_never_imports_streamlit():
     bad = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "backend").rglob("*.py"))
            if any(m.split(".")[0] == "streamlit" for m in _imports(p))]
     assert not bad, bad
+
+
+def test_pages_do_no_array_maths():
+    """``app_pages/`` (pages, their helpers and the map component's Python side) never import
+    numpy: array work lives in ``backend/`` (e.g. ``backend.map_payload`` packs the map points)."""
+    bad = [str(p.relative_to(ROOT)) for p in sorted((ROOT / "app_pages").rglob("*.py"))
+           if any(m.split(".")[0] in ("numpy", "scipy", "torch") for m in _imports(p))]
+    assert not bad, bad
