@@ -653,8 +653,10 @@ def write_report(path: Path, rows: list[Row], info: dict) -> None:
         f"{', '.join(f'{x:.2f}' for x in m1['load'])}. "
         + ("Other work was running on these cores: absolute times are upper bounds; the ratios "
            "(both sides timed in the same process, moments apart) and CPU seconds are the figures to "
-           "compare." if max(m0["load"][0], m1["load"][0]) > 0.5 * (m0["nproc"] or 1) else
-           "The machine was close to idle."),
+           "compare." if m0["load"][0] > 0.5 * (m0["nproc"] or 1) else
+           "The machine was close to idle at the start"
+           + ("; the load at the end counts this command's own processes (the app's server, Chromium, "
+              "the memory children)." if m1["load"][0] > 0.5 * (m0["nproc"] or 1) else ".")),
         "* commands:",
         "",
         "```bash",
@@ -692,34 +694,43 @@ def _encode_memory_section(results: list[dict]) -> list[str]:
     if not results:
         return []
     out = ["## Memory while encoding", "",
-           "Fresh process per line (`benchmarks/encode_memory.py`, run by this command): load the first M QM9 "
-           "molecules (`ELX_QM9_SUBSET=M`, featurized or from the cache), then encode them with the shipped "
-           "graph VAE (batches of 128, one thread). `preallocated` is `backend.latents.encode_in_batches` now "
-           "(every batch written into one output array allocated after the first batch); `list` keeps each "
-           "batch's codes in a list and concatenates them at the end (before). The process's peak counter "
-           "(`VmHWM`) is reset just before the encode, so *peak added* is the encode's own peak above the "
-           "resident set it started from.", "",
-           "| molecules | encode | codes [MB] | RSS before [MB] | peak added during the encode [MB] "
-           "| kept after it [MB] | encode [s] |", "|---|---|---|---|---|---|---|"]
+           "Fresh process per line (`benchmarks/encode_memory.py`, run by this command; the versions alternate): "
+           "load the first M QM9 molecules (`ELX_QM9_SUBSET=M`, featurized or from the cache), then encode them "
+           "with the shipped graph VAE (batches of 128, one thread). `preallocated` is "
+           "`backend.latents.encode_in_batches` now (every batch written into one output array allocated after "
+           "the first batch); `list` keeps each batch's codes in a list and concatenates them at the end "
+           "(before). The process's peak counter (`VmHWM`) is reset just before the encode, so *peak added* is "
+           "the encode's own peak above the resident set it started from.", "",
+           "| molecules | encode | process | codes [MB] | RSS before [MB] | peak added during the encode [MB] "
+           "| kept after it [MB] | encode [s] |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
-        out.append(f"| {r['molecules']:,} | {r['method']} | {r['codes_mb']:.1f} | {r['rss_before_mb']:.0f} | "
-                   f"{r['encode_peak_mb']:.1f} | {r['retained_mb']:.1f} | {r['wall_s']:.1f} |")
+        out.append(f"| {r['molecules']:,} | {r['method']} | {r.get('repeat', 0) + 1} | {r['codes_mb']:.1f} | "
+                   f"{r['rss_before_mb']:.0f} | {r['encode_peak_mb']:.1f} | {r['retained_mb']:.1f} | "
+                   f"{r['wall_s']:.1f} |")
     out.append("")
+
+    def each(rs, key):
+        return " / ".join(f"{r[key]:,.0f}" for r in rs)
+
     for m in sorted({r["molecules"] for r in results}):
-        by = {r["method"]: r for r in results if r["molecules"] == m}
-        if {"list", "preallocated"} <= set(by):
-            lst, pre = by["list"], by["preallocated"]
-            out.append(f"* {m:,} molecules: the list version added {lst['encode_peak_mb']:,.0f} MB at its peak "
-                       f"({lst['encode_peak_mb'] * 1024 / m:,.1f} KB per molecule, for "
-                       f"{lst['codes_mb'] * 1024 / m:.2f} KB of codes per molecule) and still held "
-                       f"{lst['retained_mb']:,.0f} MB after the encode, when only the {lst['codes_mb']:.1f} MB of "
-                       f"codes were alive; the preallocated one added {pre['encode_peak_mb']:,.0f} MB "
-                       f"({pre['encode_peak_mb'] * 1024 / m:,.1f} KB per molecule) and held "
-                       f"{pre['retained_mb']:,.0f} MB after it.")
-    out += ["", "Memory held after the encode beyond the codes is the allocator's (freed, not returned to the "
-            "system), not data, so the list version's figure is not proportional to the molecules and changes "
-            "from run to run (between about 30 MB and 1.8 GB at these two sizes in runs made while writing this "
-            "section, not by this command); the preallocated version stayed under 35 MB in all of them."]
+        lst = [r for r in results if r["molecules"] == m and r["method"] == "list"]
+        pre = [r for r in results if r["molecules"] == m and r["method"] == "preallocated"]
+        if not (lst and pre):
+            continue
+        wl, wp = max(r["encode_peak_mb"] for r in lst), max(r["encode_peak_mb"] for r in pre)
+        out.append(f"* {m:,} molecules ({lst[0]['codes_mb']:.1f} MB of codes): the list version added "
+                   f"{each(lst, 'encode_peak_mb')} MB at its peak (largest {wl * 1024 / m:,.1f} KB per molecule) "
+                   f"and still held {each(lst, 'retained_mb')} MB after the encode, when only the codes were "
+                   f"alive; the preallocated one added {each(pre, 'encode_peak_mb')} MB (largest "
+                   f"{wp * 1024 / m:,.1f} KB per molecule) and held {each(pre, 'retained_mb')} MB after it.")
+    lst = [r["encode_peak_mb"] for r in results if r["method"] == "list"]
+    pre = [r["encode_peak_mb"] for r in results if r["method"] == "preallocated"]
+    out += ["", f"Over this run's processes the list version added {min(lst):,.0f} to {max(lst):,.0f} MB, the "
+            f"preallocated one {min(pre):,.0f} to {max(pre):,.0f} MB. Memory held after the encode beyond the "
+            "codes is the allocator's (freed, not returned to the system), not data, so the list version's "
+            "figure is not proportional to the molecules and changes from process to process (from about 8 MB "
+            "to 1.8 GB at these two sizes in eight processes of each version run while writing this section, not "
+            "by this command; the preallocated version added 10 to 34 MB in those)."]
     return out + [""]
 
 
@@ -795,6 +806,8 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
     met = s["p95_ms"] < COLOUR_TARGET_MS
     pts = res.get("points") or 0
     busy = res["load_before"] > 0.5 * (res.get("cores") or 1)
+    # the 1-minute load average before the run still counts the baseline run just before it
+    own = " (the 1-minute average still counts the baseline run just before)" if res.get("baseline") else ""
     out = ["## Colour change: the 1 s target", "",
            f"Measured with the map component: p50 {s['p50_ms']:.0f} ms, p95 {s['p95_ms']:.0f} ms over {s['n']} "
            f"changes at {pts:,} points per map ({'meets' if met else 'misses'} the target of p95 < 1 s; load "
@@ -870,8 +883,8 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
                 f"{small['p50_ms'] / s['p50_ms'] * 100:.0f} % of the full maps' median.", ""]
     if met:
         out += [f"The target is met: p95 {s['p95_ms']:.0f} ms < 1 s at {pts:,} points per map"
-                + (f", with other work on the cores (load average {res['load_before']:.2f} before the run on "
-                   f"{res.get('cores')} cores)" if busy else "") + ".", ""]
+                + (f", with the load average at {res['load_before']:.2f} on {res.get('cores')} cores before the "
+                   f"run{own}" if busy else "") + ".", ""]
     else:
         parts = {"the server": s.get("cpu_server_s_median", 0), "Chromium's renderer, which runs the page and "
                  "the component frames,": s.get("cpu_renderer_s_median", 0),
@@ -879,8 +892,8 @@ def _colour_section(res: dict | None, raster: dict | None) -> list[str]:
         top = max(parts, key=parts.get)
         out += [f"Why the target is missed: p95 {s['p95_ms']:.0f} ms against 1 s; the largest CPU share per change "
                 f"is {top} {parts[top]:.2f} s of {s.get('cpu_total_s_median', 0):.2f} s"
-                + (f", and other work shared the {res.get('cores')} cores (load average "
-                   f"{res['load_before']:.2f} before the run), which adds waiting to every step" if busy else "")
+                + (f", and the load average was {res['load_before']:.2f} on {res.get('cores')} cores before the "
+                   f"run{own}, which adds waiting to every step" if busy else "")
                 + f". Of the {s['ws_mb_median']:.2f} MB sent per change, {2 * (per_map - groups):.2f} MB are "
                 "coordinates the browser already holds: keeping them out of the message (e.g. fetched once by the "
                 "component from a URL named by their hash) would leave the colour groups "

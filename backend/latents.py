@@ -38,9 +38,11 @@ def encode_in_batches(encode: Callable[..., np.ndarray], arrays: tuple[np.ndarra
     command line, ``st.progress`` in the app).
 
     The output (M, *code_shape) is allocated once, after the first batch gives its shape and
-    dtype, and every batch is written into it: keeping a list of per-batch arrays and
-    concatenating them held the codes twice at the end and fragmented the allocator (the
-    encode of QM9 grew by about 16 KB per molecule that way).
+    dtype, and every batch is written into it. A list of per-batch arrays concatenated at the
+    end left the process holding far more memory than the codes after an encode of all of
+    QM9 (from tens of MB to 1.9 GB from one process to the next, for 4.5 MB of codes: the
+    allocator's, not live data), against 20-35 MB with the preallocated output
+    (``benchmarks/encode_memory.py``, BENCHMARKS.md).
     """
     m = len(arrays[0])
     out = None

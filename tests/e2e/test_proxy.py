@@ -178,9 +178,12 @@ def test_latent_maps_page_through_the_proxy(proxy_url, browser, artifacts):
     watch = d.PageWatch(page)
     try:
         d.open_page(page, proxy_url, "latent_maps")
-        d.charts(page).nth(1).wait_for(timeout=120_000)  # the raw and the invariant map
+        # the raw and the invariant map, drawn by the map component (its page, script and
+        # Plotly are served through the proxy too) with their points
+        page.wait_for_function(f"() => {d.CHARTS_JS}.length >= 2", timeout=120_000)
         d.wait_idle(page)
-        assert d.charts(page).count() >= 2
+        assert d.chart_count(page) >= 2
+        assert min(d.points_per_chart(page)[:2]) > 0
         d.assert_no_exception(page)
         assert page.locator('[data-testid="stAlertContentError"]').count() == 0
         assert watch.ws_bytes > 0  # the page arrived over the proxied WebSocket
