@@ -20,7 +20,7 @@ without one, e.g. codes-only entries):
   SMILES per line and an optional name after it, or typed SMILES. Explicit hydrogens and stereo
   are normalised first (:func:`backend.data.qm9.molecule_from_text`); rows are refused with a
   reason: *cannot parse*, *element not in C/N/O/F*, *more than 9 heavy atoms*, *radical*,
-  *disconnected* (and *isotope label*, *charge state not supported*);
+  *disconnected* (and *net charge*, *isotope label*, *charge state not supported*);
 * **images** (:class:`ImageReader`): PNG / JPEG (anything Pillow reads), made into a rotated-MNIST
   input by :func:`load_image` (alpha over white, white ink on black, the MNIST layout in 29 × 29);
   blank images are refused (*no ink found*).
@@ -308,7 +308,8 @@ def rejection(exc: Exception, max_nodes: int) -> str:
     Categories: ``cannot parse`` (InvalidSmilesError), ``element not in C/N/O/F`` or ``charge
     state not supported`` or ``bond type not supported`` (UnsupportedElementError), ``more than
     <max_nodes> heavy atoms`` (TooManyAtomsError), ``radical`` (RadicalError), ``disconnected``
-    (DisconnectedError), ``isotope label`` (IsotopeError); any other error: its class name.
+    (DisconnectedError), ``net charge`` (NetChargeError), ``isotope label`` (IsotopeError); any
+    other error: its class name.
     """
     from backend.data import qm9
 
@@ -329,6 +330,8 @@ def rejection(exc: Exception, max_nodes: int) -> str:
         category = "radical"
     elif isinstance(exc, qm9.DisconnectedError):
         category = "disconnected"
+    elif isinstance(exc, qm9.NetChargeError):
+        category = "net charge"
     elif isinstance(exc, qm9.IsotopeError):
         category = "isotope label"
     else:

@@ -109,7 +109,13 @@ BAD = [  # (SMILES, category, words of the message)
     ("C[CH2]", "radical", "unpaired electron"),
     ("CC.O", "disconnected", "2 fragments"),
     ("[2H]C", "isotope label", "isotope labels"),
+    ("C[NH3+]", "net charge", "net charge +1"),
 ]
+
+
+def test_a_neutral_zwitterion_is_accepted():
+    out = _molecules("[NH3+]CC([O-])=O glycine\n")
+    assert out.table["status"].tolist() == ["parsed"], out.table["reason"].tolist()
 
 
 @pytest.mark.parametrize("smiles, category, words", BAD)

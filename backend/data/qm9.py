@@ -138,6 +138,11 @@ class DisconnectedError(MoleculeError):
     """The text holds more than one molecule (fragments joined by ``.``)."""
 
 
+class NetChargeError(MoleculeError):
+    """The molecule has a net charge: QM9's molecules, and the constrained decode's valid
+    molecules, are neutral (zwitterions and nitro groups are, charged atoms are not refused)."""
+
+
 class MoleculeNotFoundError(KeyError):
     """No molecule with that QM9 index in the table."""
 
@@ -383,10 +388,13 @@ def molecule_from_text(text: str) -> Chem.Mol:
         For unpaired electrons such as in ``C[CH2]``.
     DisconnectedError
         For more than one fragment, such as ``CC.O``.
+    NetChargeError
+        For a net charge other than 0, such as ``C[NH3+]`` (zwitterions such as
+        ``[NH3+]CC([O-])=O`` are neutral and accepted).
 
     Notes
     -----
-    Source: RDKit (parsing, ``Chem.GetMolFrags``).
+    Source: RDKit (parsing, ``Chem.GetMolFrags``, ``Chem.GetFormalCharge``).
     """
     mol = normalize_mol(parse_smiles(text))
     name = repr(str(text).strip())
@@ -396,6 +404,10 @@ def molecule_from_text(text: str) -> Chem.Mol:
         parts = " + ".join(Chem.MolToSmiles(f) for f in frags)
         raise DisconnectedError(
             f"{name} has {len(frags)} fragments ({parts}); give one connected molecule")
+    net = Chem.GetFormalCharge(mol)
+    if net:
+        raise NetChargeError(f"{name} has net charge {net:+d}; QM9's molecules (and the model's valid "
+                             "decodes) are neutral: give the neutral form")
     return mol
 
 

@@ -297,7 +297,7 @@ class QM9Domain(Domain):
         Raises
         ------
         backend.data.qm9.MoleculeError
-            InvalidSmilesError, IsotopeError, RadicalError, DisconnectedError,
+            InvalidSmilesError, IsotopeError, RadicalError, DisconnectedError, NetChargeError,
             UnsupportedElementError, TooManyAtomsError.
         """
         qm9.molecule_from_text(text)  # refuses what the graphs cannot hold, before any look-up
