@@ -582,7 +582,10 @@ def invariance_text(maps) -> str:
             f"{100 * maps.invariance_rel_max:.2g} % (max) of the typical distance between two different inputs "
             f"({maps.typical_distance:.3g}); invariant as measured for 9 in 10 inputs "
             f"(90th percentile ≤ 5 %): {verdict}.")
-    if maps.tags.invariant and not maps.measured_invariant:
+    if maps.trivial_action:
+        text += (" This model has no latent group action: the map shows its raw codes, and this measures "
+                 "how far the encoder's code moves when the input is transformed.")
+    elif maps.tags.invariant and not maps.measured_invariant:
         text += (" The projection is exactly invariant to the latent action; what moves is the encoder, "
                  "which is only approximately equivariant to this transformation of the inputs (e.g. "
                  "rotations off the pixel grid interpolate pixels), so the same input lands in "

@@ -11,11 +11,16 @@ if not getattr(entry, "has_decoder", True):  # e.g. synthetic codes: no inputs, 
 table = encoded.table
 picked, _ = _common.map_selection(sel.model)
 
+if maps.trivial_action:  # no latent group action: nothing to align, no quotient geodesic
+    second = ("this model has no latent group action, so there is no invariant path to compare: the "
+              "projection is the identity and both paths are the same straight line")
+else:
+    second = (f"the **invariant path** is the straight line between their {spec.label.lower()} "
+              "representatives, aligned to each other (a quotient geodesic)")
 st.markdown(
     f"Pick two {entry.item_noun}s. The **raw path** is the straight line between their codes as "
     f"encoded ({entry.presentation_label.lower()}: *{entry.order_labels.get(sel.order, sel.order)}*); "
-    f"the **invariant path** is the straight line between their {spec.label.lower()} "
-    f"representatives, aligned to each other (a quotient geodesic). {_common.tag_badges(maps)}")
+    f"{second}. {_common.tag_badges(maps)}")
 
 st.number_input("Random-pair seed", min_value=0, max_value=1_000_000, step=1, key="pair_seed",
                 value=_common.kept("pair_seed", 0, int, 0, 1_000_000))

@@ -119,6 +119,8 @@ def test_identity_on_a_model_without_latent_action_is_not_called_invariant():
     assert "Invariant view" not in common.map_title(maps, spec, "inv")
     text = common.tag_badges(maps)
     assert "No latent group action" in text and "% (median)" in text
+    said = common.invariance_text(maps)  # no claim about a projection that does not exist
+    assert "exactly invariant" not in said and "no latent group action" in said
 
 
 def test_invariance_error_is_relative_to_the_typical_distance():
