@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                             "test molecules (-1 = the whole test split, 0 = skip)")
     p_met.add_argument("--write", action="store_true",
                        help="qm9: store the constrained-decode comparison in the model's sidecar "
-                            "(metrics_test_constrained)")
+                            "(metrics_test_constrained); rotmnist / augcnn: store the recomputed test "
+                            "metrics (metrics_test, with metrics_test_recomputed_by)")
 
     p_ev = sub.add_parser("evaluate", help="probes, distortion and interpolation quality -> results files")
     p_ev.add_argument("dataset", choices=[*commands, "all"],
@@ -307,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
         data = entry.dataset().data
         metrics = rot_mnist_metrics(entry.model(), data, data.rows("test"))
         print(json.dumps({"recomputed": metrics, "sidecar": entry.sidecar.get("metrics_test")}, indent=2))
+        if args.write:
+            from backend.provenance import git_commit
+
+            _write_sidecar(entry, metrics_test=metrics,
+                           metrics_test_recomputed_by={"command": "python -m backend " + " ".join(sys.argv[1:]),
+                                                       "git_commit": git_commit()})
         return 0
     if args.cmd == "metrics":
         from backend import registry
@@ -336,15 +343,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"{len(usable)} test molecules drawn with seed 0"
             out["constrained"] = cmp
             if args.write:
-                card = dict(entry.sidecar)
-                card["metrics_test_constrained"] = cmp
-                tmp = entry.sidecar_path.with_suffix(".json.tmp")
-                tmp.write_text(json.dumps(card, indent=2) + "\n")
-                tmp.replace(entry.sidecar_path)
-                print(f"wrote metrics_test_constrained to {entry.sidecar_path}")
+                _write_sidecar(entry, metrics_test_constrained=cmp)
         print(json.dumps(out, indent=2))
         return 0
     return 2
+
+
+def _write_sidecar(entry, **fields) -> None:
+    """Set ``fields`` in ``entry``'s JSON sidecar (atomic replace; the weights are not touched)."""
+    card = dict(entry.sidecar)
+    card.update(fields)
+    tmp = entry.sidecar_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(card, indent=2) + "\n")
+    tmp.replace(entry.sidecar_path)
+    print(f"wrote {', '.join(fields)} to {entry.sidecar_path}")
 
 
 if __name__ == "__main__":

@@ -206,7 +206,7 @@ def _resampled(cfg: EvalConfig, train_rows: np.ndarray) -> int:
 
 def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
     """Digit probes on raw codes and every C_N projection, the k sweep, distortion, paths, invariance."""
-    from backend.train.rotmnist import orbit_spread
+    from backend.train.rotmnist import orbit_spread, sample_rows
 
     enc = entry.encode_dataset(node_order_seed=0)
     table = enc.table
@@ -237,7 +237,7 @@ def evaluate_rotmnist(entry, cfg: EvalConfig, progress: Progress = _noop) -> dic
                              lambda f, m: progress(0.65 + 0.1 * f, m))
     interp = _paths(entry, codes, projs["orbit_alignment"], te, cfg, metrics.image_path_stats,
                     lambda f, m: progress(0.75 + 0.15 * f, m))
-    sub = te[:min(cfg.n_orbit, len(te))]
+    sub = sample_rows(te, cfg.n_orbit)  # all classes (the digits are stored sorted by class)
     inv = orbit_spread(entry.model(), entry.dataset().images[sub], y[sub])
     inv_rows = [{"model": entry.id, "representation": "raw code", "orbit_spread_ratio": inv["orbit_spread_ratio"]},
                 {"model": entry.id, "representation": "orbit average (8 rotations)",
@@ -329,7 +329,7 @@ def augcnn_controls(entry, images: np.ndarray, seed: int = 0, n_views: int = 8,
 
 def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[str, pd.DataFrame]:
     """Probes on the augmentation CNN's raw vs orbit-averaged codes; invariance; interpolation."""
-    from backend.train.rotmnist import orbit_spread
+    from backend.train.rotmnist import orbit_spread, sample_rows
 
     enc = entry.encode_dataset(node_order_seed=0)
     table = enc.table
@@ -346,7 +346,7 @@ def evaluate_augcnn(entry, cfg: EvalConfig, progress: Progress = _noop) -> dict[
     projs = _projections(entry, codes)
     interp = _paths(entry, codes, projs["identity"], te, cfg, metrics.image_path_stats,
                     lambda f, m: progress(0.7 + 0.2 * f, m))
-    sub = te[:min(cfg.n_orbit, len(te))]
+    sub = sample_rows(te, cfg.n_orbit)  # all classes (the digits are stored sorted by class)
     inv = orbit_spread(entry.model(), images[sub], y[sub])
     inv_rows = [{"model": entry.id, "representation": "raw code", "orbit_spread_ratio": inv["orbit_spread_ratio"]},
                 {"model": entry.id, "representation": "orbit average (8 rotations)",

