@@ -47,6 +47,7 @@ _outcome, _page = "ok", ""
 try:
     _common.sidebar()
     _uploads.sidebar_section()  # "Your own molecules / images" (models with inputs only)
+    _common.one_history_entry_per_page_switch()
     nav = st.navigation([
         st.Page("app_pages/home.py", title="Overview", icon=":material/home:", default=True),
         st.Page("app_pages/latent_maps.py", title="Latent maps", icon=":material/scatter_plot:"),

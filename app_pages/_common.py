@@ -222,6 +222,40 @@ def _snapshot_url() -> dict:
     return ss["_url_at_start"]
 
 
+def _history_url() -> dict | None:
+    """The URL's query parameters when this run is a browser Back/Forward (history navigation),
+    else None. On such a run the URL wins over the session's state: the browser shows the
+    restored entry's URL, and the app must show what that URL says (otherwise the run writes the
+    current state over the restored entry, and Back seems to do nothing)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not getattr(ctx, "is_history_navigation", False):
+        return None
+    return {k: st.query_params.get(k) for k in st.query_params}
+
+
+def _follow_history_navigation() -> None:
+    """On a Back/Forward run, set the sidebar's values from the restored URL (before its widgets
+    are drawn; values the sidebar does not offer are replaced there as for any link). Parameters
+    the URL lacks keep their current values."""
+    url = _history_url()
+    if not url:
+        return
+    for key, default in DEFAULTS.items():
+        raw = url.get(key)
+        if raw is None:
+            continue
+        if key in INT_KEYS:
+            value, note = _parse_int(raw, default, 0, INT_MAX[key])
+            if note:
+                continue
+        else:
+            value = str(raw)
+        if st.session_state.get(key) != value:
+            st.session_state[key] = value
+
+
 def _parse_int(value, default: int, lo: int, hi: int) -> tuple[int, str | None]:
     """An integer from a URL value; out-of-range or unparsable values give the default and a
     message (never a silent replacement)."""
@@ -262,11 +296,17 @@ def kept(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9):
     from, in order: the value it had when it was last drawn, the link the session started from,
     ``default``. Nothing is written to the widget's own state, so the browser and the server
     always agree on the value shown. Integers from a link are range-checked (``lo..hi``); a
-    bad one is reported next to the widget and replaced by ``default``.
+    bad one is reported next to the widget and replaced by ``default``. On a Back/Forward run the
+    restored URL's value (where it has one) wins over all of these, the widget's own state
+    included.
     """
     ss = st.session_state
     remembered = ss.setdefault("_kept", {})
-    if key in ss:
+    restored = _from_history(key, kind, lo, hi)
+    if restored is not _MISSING:  # Back/Forward: the restored URL's value, also in the widget
+        value = remembered[key] = restored
+        _restore_widget(key, value)
+    elif key in ss:
         value = ss[key]
     elif key in remembered:
         value = remembered[key]
@@ -313,6 +353,10 @@ def kept_radio(label: str, options: list, key: str, default, scope: str, **kwarg
     remembered = ss.setdefault("_kept", {})
     widget_key = f"{key}__{scope}"
     value = ss.get(widget_key)
+    restored = _from_history(key, str)
+    if restored in options and restored != value:  # Back/Forward: the restored URL's choice
+        value = remembered[key] = restored
+        _restore_widget(widget_key, restored)
     if value not in options:
         ss.pop(widget_key, None)  # stale (not offered any more): the widget starts afresh
         value = remembered.get(key, _snapshot_url().get(key, default))
@@ -323,6 +367,44 @@ def kept_radio(label: str, options: list, key: str, default, scope: str, **kwarg
     ss.setdefault("_page_keys_this_run", set()).add(key)
     _set_url(key, choice)
     return choice
+
+
+#: widget keys whose state a Back/Forward run set from the URL (see :func:`_restore_widget`)
+_RESTORED_KEYS: set[str] = set()
+
+
+class _RestoredWidgetFilter(logging.Filter):
+    """Drops Streamlit's warning that a widget "was created with a default value but also had its
+    value set via the Session State API" for widgets a Back/Forward run restored on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and args[0] in _RESTORED_KEYS
+                    and str(record.msg).startswith("The widget with key"))
+
+
+logging.getLogger("streamlit.elements.lib.policies").addFilter(_RestoredWidgetFilter())
+
+
+def _restore_widget(widget_key: str, value) -> None:
+    """Set a drawn widget's state to ``value`` (before the widget call), so that the browser shows
+    the value the restored URL asks for instead of the one it had before Back/Forward."""
+    if widget_key in st.session_state and st.session_state[widget_key] != value:
+        _RESTORED_KEYS.add(widget_key)
+        st.session_state[widget_key] = value
+
+
+def _from_history(key: str, kind: type = str, lo: int = 0, hi: int = 10**9):
+    """The value of a page-level ``key`` in the URL of a Back/Forward run; ``_MISSING`` on other
+    runs, when the URL lacks ``key``, or when its integer is out of ``lo..hi``."""
+    url = _history_url()
+    raw = None if url is None else url.get(key)
+    if raw is None:
+        return _MISSING
+    if kind is int:
+        value, note = _parse_int(raw, 0, lo, hi)
+        return _MISSING if note else value
+    return str(raw)
 
 
 def _set_url(key: str, value) -> None:
@@ -343,6 +425,48 @@ def finish_url() -> None:
     target = {k: v for k, v in {**current, **pending}.items() if k in keep or k in pending}
     if target != current:
         st.query_params.from_dict(target)
+
+
+def finish_fragment_url() -> None:
+    """:func:`finish_url` for the end of an ``st.fragment``: a fragment rerun (a slider inside
+    it moved) does not reach the end of ``app.py``, so its queued URL changes are written here.
+    Does nothing during a full run, which writes the URL once, at its end."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:
+        finish_url()
+
+
+#: Installed once per browser tab by :func:`one_history_entry_per_page_switch`. A click in the page
+#: navigation makes Streamlit push the new page's bare URL (``/orbits``: the query is dropped), and
+#: the run's URL update then pushes ``/orbits?model=...`` on top: two entries, so the first Back
+#: press seemed to do nothing. A push to the same path from a URL without a query replaces that
+#: bare entry instead (also for a bare link opened by hand); every other push is left alone.
+_HISTORY_SCRIPT = """<script>
+(() => {
+  const w = window.parent && window.parent !== window ? window.parent : window;
+  if (w.__elxHistoryPatched) return;
+  w.__elxHistoryPatched = true;
+  const h = w.history, push = h.pushState.bind(h);
+  h.pushState = function (state, title, url) {
+    try {
+      const next = new URL(url, w.location.href);
+      if (!w.location.search && next.pathname === w.location.pathname && next.search) {
+        return h.replaceState(state, title, url);
+      }
+    } catch (e) { /* fall through to the plain push */ }
+    return push(state, title, url);
+  };
+})();
+</script>"""
+
+
+def one_history_entry_per_page_switch() -> None:
+    """Make a page switch add one browser history entry, not two (see :data:`_HISTORY_SCRIPT`);
+    call once per full run, in the sidebar (it takes no room there)."""
+    with st.sidebar:
+        st.html(_HISTORY_SCRIPT, unsafe_allow_javascript=True)
 
 
 def _remember_page_state() -> None:
@@ -381,6 +505,7 @@ def _replaced_from_link(key: str, replacement, allowed) -> None:
 def sidebar() -> Selection:
     """Draw the shared sidebar once (called by ``app.py``) and mirror it to the URL."""
     _init_state()
+    _follow_history_navigation()  # Back/Forward: the restored URL wins over the session's state
     _remember_page_state()
     _codes.prepare("model" in _snapshot_url())  # codes named by --codes / ELX_CODES
     models, missing = _codes.visible(registry.available()), registry.unavailable()

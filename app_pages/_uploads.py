@@ -91,13 +91,72 @@ def sidebar_section() -> None:
             if found is None:
                 return
             sources = ", ".join(dict.fromkeys(found.table["source"]))
-            st.markdown(f"**{found.summary()}** ({sources}). Parsed ones are the diamonds on both maps "
-                        f"(*Latent maps*) and the source *{SOURCE}* on *Interpolation* and *Orbits*.")
+            st.markdown(f"**{found.summary()}** ({_common.plain(sources)}). Parsed ones are the diamonds on "
+                        f"both maps (*Latent maps*) and the source *{SOURCE}* on *Interpolation* and *Orbits*.")
+            # the sidebar is too narrow for the table: one short line per rejected (or adjusted) row
             table = found.results_table()
-            if len(table) <= STATIC_TABLE_ROWS:
-                st.table(table.style.hide(axis="index"))
-            else:
-                st.dataframe(table, hide_index=True, key=f"user_results_{fam}")
+            for heading, lines in result_lines(table):
+                st.markdown(f"**{heading}**\n" + "\n".join(f"- {line}" for line in lines))
+            st.caption("Every row with its input and result: *Your inputs, row by row* on the *Latent maps* "
+                       "page, under the maps.")
+
+
+#: the sidebar lists at most this many rows per kind (rejected, adjusted); the table has all
+SIDEBAR_LINES = 12
+#: inputs and reasons longer than this are shortened in the sidebar's lines (the table has them whole)
+SHORT_INPUT = 24
+SHORT_REASON = 140
+
+
+def _short(text: str, limit: int = SHORT_INPUT) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def result_lines(table) -> list[tuple[str, list[str]]]:
+    """Short Markdown lines for the sidebar from a results table (``UserInputs.results_table``):
+    ``[("Rejected", ["line 3 · `CCS` (thioethanol): element not in C/N/O/F: ..."]), ("Adjusted", [...])]``
+    for the rejected rows and the parsed rows with a note (what was normalised or resized), each
+    at most :data:`SIDEBAR_LINES` lines plus one that counts the rest; kinds without rows left out.
+    A rejection's reason is cut at its first ``"; "`` (the advice after it is in the full table).
+    The row is named by its line (and its file when there are several; an image by its file)."""
+    several = len(set(table["source"])) > 1 if len(table) else False
+    out = []
+    for heading, prefix in (("Rejected", "rejected: "), ("Adjusted", "parsed · ")):
+        rows = [r for r in table.itertuples(index=False) if str(r.result).startswith(prefix)]
+        lines = []
+        for r in rows[:SIDEBAR_LINES]:
+            line = int(r.line) if str(r.line).lstrip("-").isdigit() else 0
+            where = (f"{r.source} line {line}" if several else f"line {line}") if line > 0 else str(r.source)
+            what = _short(r.input).replace("`", "'")
+            named = str(r.name) and str(r.name) not in (str(r.input), str(r.source))
+            name = f" ({_common.plain(_short(r.name, 20))})" if named else ""
+            why = str(r.result)[len(prefix):]
+            if heading == "Rejected":  # the reason, without the advice after it (a note lists all it did)
+                why = why.split("; ")[0]
+            lines.append(f"{_common.plain(where)} · `{what}`{name}: {_common.plain(_short(why, SHORT_REASON))}")
+        if len(rows) > SIDEBAR_LINES:
+            lines.append(f"... and {len(rows) - SIDEBAR_LINES} more (see the full table)")
+        if lines:
+            out.append((heading, lines))
+    return out
+
+
+def results_section(sel) -> None:
+    """The full per-row results table of the session's inputs (an expander in the page's main
+    area, where its ``input`` and ``result`` columns have room); nothing without inputs."""
+    found = current(sel.model)
+    if found is None or not len(found.table):
+        return
+    # a constant label and ``expanded``: a changing one would make a new expander on each rerun
+    with st.expander("Your inputs, row by row", icon=":material/table_rows:"):
+        st.caption(f"{found.summary()}: every line of your files and typed text, what was read and why a row "
+                   "was rejected or adjusted.")
+        table = found.results_table()
+        if len(table) <= STATIC_TABLE_ROWS:
+            st.table(table.style.hide(axis="index"))
+        else:
+            st.dataframe(table, hide_index=True, key=f"user_results_{found.family}")
 
 
 @st.cache_data(show_spinner="Placing your inputs on the maps...", max_entries=16)

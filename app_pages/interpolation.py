@@ -105,6 +105,7 @@ def step_view() -> None:
              ("invariant path", "#ff7f0e", result.inv_on_raw_map, result.inv_on_inv_map, inv_valid)]
     _common.svg(plots.path_detail_svg(paths, step),
                 "Both paths with the slider's step (star) on the two maps; crosses: invalid decodes.")
+    _common.finish_fragment_url()  # a fragment rerun does not reach app.py's finish_url: step= in the URL
 
 
 step_view()

@@ -37,6 +37,11 @@ def _on_select(which: str) -> None:
 
 
 gen = st.session_state.get("map_gen", 0)
+# the current selection (a click, box or lasso on either map, kept across projection and colour
+# changes) is ringed on both maps; the map component also dims the other points
+picked, total = _common.map_selection(sel.model)
+total = max(total, len(picked))
+ringed = 0
 # one WebGL pixel per CSS pixel for large maps (a quarter of the pixels to draw on each change)
 config = {} if density.use_density(len(table)) else plots.map_chart_config(len(table))
 for col, which in zip(st.columns(2), ("raw", "inv")):
@@ -44,15 +49,20 @@ for col, which in zip(st.columns(2), ("raw", "inv")):
         # a fixed-height title row keeps both maps aligned when one title wraps to two lines
         st.markdown(f'<div style="min-height:3.2em"><b>{_common.map_title(maps, spec, which)}</b></div>',
                     unsafe_allow_html=True)
+        rings, ringed = plots.selection_rings((maps.raw if which == "raw" else maps.inv).coords, picked)
+        rings = [rings] if rings is not None else []
         if component:  # kept per setting: a rerun that does not change this map sends the same bytes
             data = _common.map_payload(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                        sel.proj_k, sel.color, which)
-            data = map_chart.with_traces(data, _uploads.traces(sel, which))  # the user's inputs, if any
+            data = map_chart.with_traces(data, _uploads.traces(sel, which) + rings)  # the user's inputs, if any
+            data = map_chart.with_selection(data, picked)
             map_chart.map_chart(data, key=f"map_{which}_{gen}", on_change=lambda w=which: _on_select(w))
             continue
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         fig = _uploads.add_to_map(fig, sel, which)  # the user's inputs, if any
+        for trace in rings:
+            fig.add_trace(trace)
         st.plotly_chart(fig, key=f"map_{which}_{gen}", on_select=lambda w=which: _on_select(w),
                         selection_mode=("points", "box", "lasso"), width="stretch", config=config)
 if density.use_density(len(table)):
@@ -65,12 +75,17 @@ else:
                "select* in the chart's toolbar and draw. Hover shows the row and the colour value (for a "
                "continuous colour its bin: the map draws 32 colour steps); the selection table shows exact values.")
 _uploads.map_caption(sel)
+_uploads.results_section(sel)  # the per-row results of the user's inputs, if any
+if ringed:
+    dim = " (the other points dimmed)" if component else ""
+    over = "them" if len(picked) == total else f"the first {len(picked):,} (ascending rows)"
+    st.caption(f"Red rings mark the selected {noun}s on both maps{dim}"
+               + (f": {ringed:,} of the {total:,} selected, evenly spread over {over} (at most "
+                  f"{plots.SELECTION_RING_CAP:,} rings per map)." if ringed < total else "."))
 if maps.projected.shape[1] == 1:
     st.info(f"{spec.label} keeps a single number per {noun}, so its map is one-dimensional: the "
             "points lie on PC 1 (PC 2 is 0), so the map holds no more than a histogram would.")
 
-picked, total = _common.map_selection(sel.model)
-total = max(total, len(picked))
 if picked:
     st.subheader(f"Selection: {total:,} {noun}(s)")
     if total > len(picked):

@@ -3,7 +3,8 @@
 :func:`payload` splits a figure of :func:`backend.plots.latent_map` into the points, as typed
 bytes the component draws into a 2-D canvas (x, y float32, row id int32, group uint16: 14
 bytes per point), and the rest of the figure (axes, colour bar, legend, small overlay traces),
-as Plotly JSON; :func:`with_traces` adds overlays to a kept payload. Pure data packing, no
+as Plotly JSON; :func:`with_traces` adds overlays to a kept payload and :func:`with_selection`
+the rows the component draws at full colour over the others, dimmed. Pure data packing, no
 Streamlit: the component's own module draws it.
 """
 
@@ -89,13 +90,14 @@ def payload(fig) -> MapPayload:
     order = np.argsort(r, kind="stable")
     x, y, r, grp = x[order], y[order], r[order], grp[order]
     n = len(x)
-    if n:  # an invisible trace over the points' extent: Plotly's autorange then frames them
+    if n:  # an invisible trace over the points' extent: Plotly's autorange then frames them, with
+        # the padding of the selection's rings (no shift of the axes when a selection appears)
         ok = np.isfinite(x) & np.isfinite(y)
         lo = [float(x[ok].min()), float(y[ok].min())] if ok.any() else [0.0, 0.0]
         hi = [float(x[ok].max()), float(y[ok].max())] if ok.any() else [1.0, 1.0]
         traces.insert(0, {"type": "scatter", "x": [lo[0], hi[0]], "y": [lo[1], hi[1]], "mode": "markers",
-                          "marker": {"size": 3, "opacity": 0}, "showlegend": False, "hoverinfo": "skip",
-                          "customdata": [-1, -1], "meta": "elx_extent"})
+                          "marker": {"size": plots.SELECTION_RING_SIZE, "opacity": 0}, "showlegend": False,
+                          "hoverinfo": "skip", "customdata": [-1, -1], "meta": "elx_extent"})
     layout = fig.layout.to_plotly_json()
     for ax in ("xaxis", "yaxis"):  # light grid and zero lines (no template: Plotly's are dark)
         layout.setdefault(ax, {}).setdefault("gridcolor", "#ececec")
@@ -119,6 +121,21 @@ def with_traces(data: MapPayload, traces) -> MapPayload:
         if t.get("type") == "scattergl" and len(t.get("x") or []) <= SVG_TRACE_LIMIT:
             t = dict(t, type="scatter")
         spec["data"].append(t)
+    text = json.dumps(spec)
+    rev = hashlib.blake2b(text.encode() + data.rev.encode(), digest_size=12).hexdigest()
+    return MapPayload(spec=text, points=data.points, n=data.n, coords_rev=data.coords_rev, rev=rev)
+
+
+def with_selection(data: MapPayload, rows) -> MapPayload:
+    """``data`` with the page's current selection: the component draws these rows at full colour
+    and dims the others (as right after a box or lasso on that chart), whichever map, and
+    whatever kind of selection (click, box, lasso) made it. No rows: ``data`` unchanged (no
+    dimming). Cheap: the spec only, the points are not touched."""
+    rows = sorted({int(r) for r in rows or [] if int(r) >= 0})
+    if not rows:
+        return data
+    spec = json.loads(data.spec)
+    spec["selected"] = rows
     text = json.dumps(spec)
     rev = hashlib.blake2b(text.encode() + data.rev.encode(), digest_size=12).hexdigest()
     return MapPayload(spec=text, points=data.points, n=data.n, coords_rev=data.coords_rev, rev=rev)

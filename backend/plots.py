@@ -290,12 +290,58 @@ def categorical_palette(k: int) -> list[str]:
     return [base[i % len(base)] for i in range(k)]
 
 
+#: at most this many selected rows are ringed on a big map (SVG markers: thousands stay quick to draw)
+SELECTION_RING_CAP = 3_000
+#: ``meta`` of the ring trace marking the selection on a big map
+SELECTION_META = "elx_selection"
+SELECTION_RING_COLOR = "#ff0040"
+#: the rings' marker size (pixels); the map component's invisible extent trace has markers as
+#: large, so that Plotly's autorange (which pads for marker sizes) does not change when rings appear
+SELECTION_RING_SIZE = 13
+
+
+def selection_rings(coords: np.ndarray, rows, cap: int = SELECTION_RING_CAP) -> tuple[go.Scatter | None, int]:
+    """The selection on a big map: an open ring around each selected row's point.
+
+    An SVG trace (drawn above the map's points by Plotly and by the map component alike) of
+    strong red rings, ``customdata = -1`` (a later box or lasso over a ring
+    selects the row under it, never the ring) and no hover of its own.
+
+    Parameters
+    ----------
+    coords : ndarray (M, 2), the map's coordinates of all rows.
+    rows : sequence of int, selected rows (ids >= M or < 0 are skipped).
+    cap : int, most rings drawn; a larger selection is thinned evenly (every k-th row in
+        ascending order), so the rings still show where the selection lies.
+
+    Returns
+    -------
+    (trace or None, number of rings drawn); ``None`` for an empty selection.
+    """
+    coords = np.asarray(coords)
+    sel = np.asarray(sorted({int(r) for r in rows}), dtype=np.int64)
+    sel = sel[(sel >= 0) & (sel < len(coords))]
+    if not len(sel):
+        return None, 0
+    if len(sel) > cap:
+        sel = sel[np.linspace(0, len(sel) - 1, int(cap)).round().astype(np.int64)]
+    xy = np.asarray(coords[sel], dtype=np.float64)
+    if xy.shape[1] < 2:  # a one-dimensional map: the points lie on PC 1
+        xy = np.column_stack([xy[:, 0], np.zeros(len(xy))])
+    trace = go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", name="selection", showlegend=False,
+                       hoverinfo="skip", customdata=np.full(len(sel), -1, dtype=np.int32), meta=SELECTION_META,
+                       marker=dict(symbol="circle-open", size=SELECTION_RING_SIZE, color=SELECTION_RING_COLOR,
+                                   line=dict(width=2.5, color=SELECTION_RING_COLOR)),
+                       selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)))
+    return trace, len(sel)
+
+
 def selection_overview(raw_xy: np.ndarray, inv_xy: np.ndarray, rows, context: int = 4000,
                        seed: int = 0) -> go.Figure:
     """Small two-panel figure: the selected rows on both maps, over a grey sample of all points.
 
-    Drawn below the big maps instead of marking the selection on them, so a
-    selection never changes (and never re-sends or remounts) the big maps.
+    Drawn below the big maps, which mark the selection themselves
+    (:func:`selection_rings`); this one shows it at a glance on both maps side by side.
 
     Parameters
     ----------

@@ -95,3 +95,22 @@ def test_selected_rows_reads_the_components_value():
     assert map_chart.selected_rows(None) == []
     assert map_chart.selected_rows({"rows": [5, 2, 5, -1], "kind": "lasso", "seq": 3}) == [2, 5]
     assert map_chart.selected_rows({"rows": [], "kind": "none", "seq": 4}) == []
+
+
+def test_the_selection_is_ringed_and_sent_to_the_component_on_any_map():
+    coords, cont, _ = _maps()
+    rings, shown = plots.selection_rings(coords, [7, 3, 3, -1, 10**6])
+    assert shown == 2 and rings.meta == plots.SELECTION_META and rings.marker.symbol == "circle-open"
+    np.testing.assert_allclose(np.stack([rings.x, rings.y], 1), coords[[3, 7]], rtol=1e-6)
+    assert list(rings.customdata) == [-1, -1]  # a ring never selects itself
+    assert plots.selection_rings(coords, []) == (None, 0)
+    many, shown = plots.selection_rings(coords, range(1500), cap=100)
+    assert shown == 100 and len(many.x) == 100  # capped, evenly spread from the first to the last row
+    assert many.x[0] == coords[0, 0] and many.x[-1] == coords[1499, 0]
+
+    p = map_chart.payload(cont)
+    assert map_chart.with_selection(p, []) is p
+    more = map_chart.with_selection(map_chart.with_traces(p, [rings]), [7, 3, -1])
+    spec = json.loads(more.spec)
+    assert spec["selected"] == [3, 7] and spec["data"][-1]["meta"] == plots.SELECTION_META
+    assert more.points is p.points and more.coords_rev == p.coords_rev and more.rev != p.rev

@@ -251,3 +251,20 @@ def goto_nav(page, title: str) -> None:
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
     time.sleep(0.5)
     wait_idle(page)
+
+
+def selection_rings(page, chart: int):
+    """Screen pixels (x, y) of the selection's ring markers on one map (the trace with
+    ``meta="elx_selection"``, :func:`backend.plots.selection_rings`); empty without one."""
+    idx = page.evaluate(f"(c) => {CHARTS_JS}[c].gd._fullData.findIndex(t => t.meta === 'elx_selection')", chart)
+    return [] if idx < 0 else [p[:2] for p in point_positions(page, chart, idx)]
+
+
+def full_colour_rows(page, chart: int):
+    """Row ids the map component draws at full colour while it dims the others (its selection
+    mask), or None when nothing is dimmed (no selection, or not the map component)."""
+    return page.evaluate(
+        f"""(c) => {{ const p = {CHARTS_JS}[c].gd._elxPoints;
+        if (!p || !p.mask) return null; const out = [];
+        for (let i = 0; i < p.n; i++) if (p.mask[i]) out.push(p.rows[i]);
+        return out; }}""", chart)

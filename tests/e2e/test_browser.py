@@ -212,42 +212,118 @@ def test_typed_inputs_survive_page_switches_and_live_in_the_url(page, app_url):
         fresh.context.close()
 
 
-def test_back_button_leaves_url_and_view_consistent(page, app_url):
-    d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9")
-    colours = d.open_options(page, "Colour by")
-    d.choose_option(page, "Colour by", colours[2])
-    page.go_back()
+def _query(page) -> dict:
+    return {k: v[0] for k, v in urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query).items()}
+
+
+def _history_length(page) -> int:
+    return page.evaluate("() => history.length")
+
+
+def _history_step(page, forward: bool = False) -> None:
+    """Press Back (or Forward) once and wait for the rerun it starts."""
+    (page.go_forward if forward else page.go_back)()
     time.sleep(1.0)
     d.wait_idle(page)
-    query = urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query)
-    shown = d.combobox(page, "Colour by").input_value()
-    assert "color" in query, page.url
-    assert f"({query['color'][0]})" in shown, (page.url, shown)
-    d.assert_no_exception(page)
 
 
-def test_one_page_visit_adds_few_history_entries_and_back_returns_to_the_previous_page(page, app_url):
-    """Every URL parameter written separately used to add its own history entry (8 to 13 per page
-    visit, so Back seemed stuck); a run now writes its parameters in one update."""
+def test_back_button_leaves_url_and_view_consistent(page, app_url):
     d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9")
-    start = page.evaluate("() => history.length")
-    d.goto_nav(page, "Orbits")
+    before = d.combobox(page, "Colour by").input_value()
+    colours = d.open_options(page, "Colour by")
+    target = next(c for c in colours if c != before)
+    length = _history_length(page)
+    d.choose_option(page, "Colour by", target)
     d.wait_idle(page)
-    after_orbits = page.evaluate("() => history.length")
-    d.goto_nav(page, "Downstream")
-    d.wait_idle(page)
-    after_downstream = page.evaluate("() => history.length")
-    assert after_orbits - start <= 3 and after_downstream - after_orbits <= 3, (start, after_orbits,
-                                                                                  after_downstream)
-    for expected in ("/orbits", "/latent_maps"):
-        for _ in range(3):  # at most 3 presses per page visit
-            page.go_back()
-            time.sleep(0.5)
-            if urllib.parse.urlparse(page.url).path.endswith(expected):
-                break
-        assert urllib.parse.urlparse(page.url).path.endswith(expected), page.url
-    d.wait_idle(page)
+    assert _history_length(page) == length + 1  # one change, one history entry
+    changed_url = page.url
+    _history_step(page)  # one press undoes the change, in the URL and in the view
+    assert d.combobox(page, "Colour by").input_value() == before, (page.url, before)
+    assert f"({_query(page)['color']})" in before, (page.url, before)
+    _history_step(page, forward=True)  # and Forward redoes it
+    assert page.url == changed_url
+    assert d.combobox(page, "Colour by").input_value() == target
     d.assert_no_exception(page)
+
+
+def test_one_page_visit_adds_one_history_entry_and_back_returns_to_the_previous_page(page, app_url):
+    """Every URL parameter written separately used to add its own history entry (8 to 13 per page
+    visit); then a page switch still added two (Streamlit's bare ``/orbits``, then the run's
+    parameters), so the first Back seemed to do nothing. One visit is one entry, one Back."""
+    d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9")
+    lengths = [_history_length(page)]
+    for title in ("Orbits", "Downstream"):
+        d.goto_nav(page, title)
+        lengths.append(_history_length(page))
+    assert [b - a for a, b in zip(lengths, lengths[1:])] == [1, 1], lengths
+    for expected in ("/orbits", "/latent_maps"):
+        _history_step(page)
+        assert urllib.parse.urlparse(page.url).path.endswith(expected), page.url
+        assert _query(page)["model"] == "graph_vae_qm9", page.url
+    d.assert_no_exception(page)
+
+
+def test_back_undoes_a_model_switch_and_forward_redoes_it(page, app_url):
+    """Back after a model switch used to leave the new model (and its URL) in place: the session's
+    state overrode the restored URL and was written over the restored history entry."""
+    d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9", color="mu")
+    d.goto_nav(page, "Orbits")
+    orbits_url, length = page.url, _history_length(page)
+    d.click_radio(page, "Model", "Plain CNN")
+    page.get_by_text("Rotate the input by").first.wait_for(timeout=120_000)
+    d.wait_idle(page)
+    switched_url = page.url
+    assert _query(page)["model"] == "rot_mnist_cnn_aug" and _history_length(page) == length + 1
+    _history_step(page)  # one press: the previous model, on the same page, with its URL
+    assert page.url == orbits_url, page.url
+    assert _checked(page, "Model") == ["Graph VAE · QM9 molecules (S_n)"]
+    assert "(mu)" in d.combobox(page, "Colour by").input_value()
+    assert len(_checked(page, "Pick the")) == 1
+    _history_step(page, forward=True)
+    assert page.url == switched_url, page.url
+    assert _checked(page, "Model") == ["Plain CNN + rotation augmentation · rotated MNIST"]
+    _history_step(page)
+    _history_step(page)  # the page before Orbits, still with the model of that time
+    assert urllib.parse.urlparse(page.url).path.endswith("/latent_maps"), page.url
+    assert _query(page)["model"] == "graph_vae_qm9"
+    assert _checked(page, "Model") == ["Graph VAE · QM9 molecules (S_n)"]
+    d.assert_no_exception(page)
+
+
+def test_step_slider_is_written_to_the_url_and_a_shared_link_opens_on_that_step(page, app_url):
+    """The step slider lives in a fragment, whose reruns did not write the URL (``step=4`` stayed
+    after moving to 6); each step is one history entry, and Back returns to the previous step."""
+    d.open_page(page, app_url, "interpolation", model="rot_mnist_c8")
+    wait_for_text(page, "step 4 · ")
+    assert _query(page)["step"] == "4"
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Step along the path") \
+        .locator('input[type="range"]')
+    length = _history_length(page)
+    for step in (5, 6):
+        slider.focus()
+        page.keyboard.press("ArrowRight")
+        wait_for_text(page, f"step {step} · ")
+        d.wait_idle(page)
+        assert _query(page)["step"] == str(step), page.url
+    assert _history_length(page) == length + 2
+    shared = page.url
+    _history_step(page)
+    assert _query(page)["step"] == "5", page.url
+    page.locator("figcaption").filter(has_text="step 5 · ").first.wait_for(timeout=30_000)
+    d.assert_no_exception(page)
+
+    fresh = page.context.browser.new_context().new_page()  # a new session from the shared link
+    try:
+        fresh.goto(shared)
+        fresh.wait_for_selector('[data-testid="stApp"]', timeout=60_000)
+        time.sleep(0.5)
+        d.wait_idle(fresh)
+        fresh.locator("figcaption").filter(has_text="step 6 · ").first.wait_for(timeout=30_000)
+        assert fresh.locator("figcaption").filter(has_text="step 4 · ").count() == 0
+        assert _query(fresh)["step"] == "6"
+        d.assert_no_exception(fresh)
+    finally:
+        fresh.context.close()
 
 
 @pytest.mark.parametrize("path", ["", "latent_maps", "interpolation", "orbits", "downstream"])
@@ -313,3 +389,52 @@ def test_endpoint_sources_stay_selected_across_model_switches(page, app_url):
     d.goto_nav(page, "Orbits")
     assert len(_checked(page, "Pick the")) == 1
     d.assert_no_exception(page)
+
+
+def _highlight_at(page, chart: int, row: int, timeout: float = 60.0) -> list:
+    """Wait until ``chart`` rings exactly ``row`` (at that row's point) and dims every other point;
+    returns the ring's screen position."""
+    deadline = time.time() + timeout
+    rings, full, want = [], None, None
+    while time.time() < deadline:
+        pts = all_points(page, chart)
+        want = pts[pts[:, 2] == row][0, :2]
+        rings, full = d.selection_rings(page, chart), d.full_colour_rows(page, chart)
+        if len(rings) == 1 and full == [row]:
+            break
+        time.sleep(0.3)
+    assert len(rings) == 1, (chart, rings)
+    assert math.dist(rings[0], want) < 1.0, (chart, rings[0], want.tolist())
+    assert full == [row], (chart, full)  # the map component draws the row at full colour, the rest dimmed
+    return rings[0]
+
+
+def test_a_clicked_point_is_highlighted_on_both_maps_also_after_a_projection_change(page, app_url, artifacts):
+    """A click marks its point on BOTH big maps (a ring at the row's coordinates, the other
+    points dimmed), not only in the small selection overview; a projection change keeps it
+    marked where the row now lies."""
+    d.open_page(page, app_url, "latent_maps", model="graph_vae_qm9")
+    raw = d.chart_index_by_title(page, "Equivariant view")
+    inv = raw + 1  # the right-hand map
+    assert not d.selection_rings(page, raw) and not d.selection_rings(page, inv)
+    assert d.full_colour_rows(page, raw) is None and d.full_colour_rows(page, inv) is None
+    x, y, row = isolated_point(all_points(page, raw), d.plot_area(page, raw))
+    row = int(row)
+    page.mouse.click(x, y)
+    wait_for_text(page, "Selection: 1 ")
+    d.wait_idle(page)
+    assert math.dist(_highlight_at(page, raw, row), (x, y)) < 1.0
+    inv_before = _highlight_at(page, inv, row)
+    assert "Red rings mark the selected" in page.inner_text("body")
+    page.screenshot(path=str(artifacts / "highlight_click_both_maps.png"))
+
+    before = d.combobox(page, "Invariant projection").input_value()
+    others = [t for t in d.open_options(page, "Invariant projection") if t != before]
+    d.choose_option(page, "Invariant projection", others[-1])
+    assert f"Projection {others[-1]}" in page.inner_text("body")
+    assert "Selection: 1 " in page.inner_text("body")
+    assert math.dist(_highlight_at(page, raw, row), (x, y)) < 1.0  # the same map, the same place
+    inv_after = _highlight_at(page, inv, row)  # the same row where the new projection puts it
+    assert math.dist(inv_before, inv_after) > 0.5, (inv_before, inv_after)
+    d.assert_no_exception(page)
+    page.screenshot(path=str(artifacts / "highlight_after_projection_change.png"))

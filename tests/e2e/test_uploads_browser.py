@@ -1,7 +1,8 @@
 """Bring your own molecules and images in a real browser: upload a SMILES file and a PNG through
-the sidebar's "Your own molecules / images", read the per-row results table, find the highlighted
-trace "your inputs" on both maps, and use an uploaded input as an interpolation endpoint and as an
-orbit input. The inputs are kept per model: back on the molecule model they are still there.
+the sidebar's "Your own molecules / images", read the sidebar's short per-row lines and the full
+results table under the maps, find the highlighted trace "your inputs" on both maps, and use an
+uploaded input as an interpolation endpoint and as an orbit input. The inputs are kept per model:
+back on the molecule model they are still there.
 
 The uploads live in the browser session, so the test moves between pages and models with the
 app's own navigation (a ``page.goto`` would open a new session without them)."""
@@ -54,6 +55,21 @@ def _expander(page, title: str):
     return exp
 
 
+def _results_expander(page):
+    return page.locator('[data-testid="stMain"] [data-testid="stExpander"]').filter(
+        has_text="Your inputs, row by row").first
+
+
+def _results_table(page) -> str:
+    """Text of the full per-row results table (main area, under the maps; opened if closed)."""
+    exp = _results_expander(page)
+    table = exp.locator('[data-testid="stTable"]')
+    if not table.is_visible():
+        exp.locator("summary").click()
+    table.wait_for(timeout=30_000)
+    return table.inner_text()
+
+
 def _upload(page, expander, path) -> None:
     expander.locator('input[type="file"]').set_input_files(str(path))
     page.get_by_text(path.name).first.wait_for(timeout=30_000)  # listed under the uploader
@@ -76,8 +92,18 @@ def test_uploaded_molecules_and_images_on_maps_interpolation_and_orbits(page, ap
     exp = _expander(page, "Your own molecules")
     _upload(page, exp, smi)
     page.get_by_text("3 parsed, 2 rejected").first.wait_for(timeout=60_000)
-    table = exp.locator('[data-testid="stTable"]').inner_text()
+    # the sidebar: no table (too narrow), one short readable line per rejected / adjusted row
+    assert exp.locator('[data-testid="stTable"], [data-testid="stDataFrame"]').count() == 0
+    side = exp.inner_text()
+    assert "line 4 · CCS (thioethanol): element not in C/N/O/F: atom S is not supported" in side, side
+    assert "line 5 · CC.O (two_parts): disconnected: 'CC.O' has 2 fragments" in side, side
+    assert "line 6 · [H]OC([H])([H])C (explicit_h): explicit [H] folded into their atoms: CCO" in side, side
+    exp.screenshot(path=str(artifacts / "uploads_molecules_sidebar.png"))
+    # the full table: main area, with its input and result columns
+    table = _results_table(page)
+    _results_expander(page).screenshot(path=str(artifacts / "uploads_molecules_table.png"))
     assert "rejected: element not in C/N/O/F: atom S is not supported" in table
+    assert "OCC(O)CO" in table and "CCS" in table
     assert "rejected: disconnected" in table and "2 fragments" in table
     assert "explicit [H] folded into their atoms: CCO" in table
     traces = _wait_for_maps_with_inputs(page, 3)
@@ -99,7 +125,10 @@ def test_uploaded_molecules_and_images_on_maps_interpolation_and_orbits(page, ap
     exp = _expander(page, "Your own images")
     _upload(page, exp, png)
     page.get_by_text("1 parsed, 0 rejected").first.wait_for(timeout=120_000)
-    table = exp.locator('[data-testid="stTable"]').inner_text()
+    side = exp.inner_text()
+    assert "my_seven.png · " in side and "inverted to white on black" in side, side
+    exp.screenshot(path=str(artifacts / "uploads_images_sidebar.png"))
+    table = _results_table(page)
     assert "inverted to white on black" in table and "padded to 29 × 29" in table
     traces = _wait_for_maps_with_inputs(page, 1)
     assert len(traces) == 2 and all(t[0][1] == 1 for t in traces), traces

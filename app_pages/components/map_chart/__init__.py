@@ -18,7 +18,9 @@ session and, on new arguments, redraws only what changed:
 Selections come back as row ids, like ``st.plotly_chart``'s ``on_select`` did: a click
 selects the nearest point within 6 pixels, box and lasso (Plotly's toolbar; the geometry
 from Plotly's ``plotly_selected`` event) select every drawn point inside, and a
-double-click in box / lasso mode clears the selection. Hover shows the point's row and
+double-click in box / lasso mode clears the selection. The page sends the current selection
+back (``with_selection``): the selected rows are drawn at full colour and the others dimmed on
+both maps, whichever map (and kind of selection) made it. Hover shows the point's row and
 its trace's hover text. Plotly comes from the installed ``plotly`` package
 (``package_data/plotly.min.js``), copied next to the component's page on first use:
 nothing is fetched from the internet.
@@ -35,7 +37,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from backend.map_payload import POINTS_META, SVG_TRACE_LIMIT, MapPayload, payload, with_traces  # noqa: F401
+from backend.map_payload import (POINTS_META, SVG_TRACE_LIMIT, MapPayload, payload, with_selection,  # noqa: F401
+                                 with_traces)
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 HEIGHT = 460

@@ -1,12 +1,13 @@
 // A map chart that stays mounted (see app_pages/components/map_chart/__init__.py): Plotly draws
 // the axes, colour bar, legend and small traces (SVG); this script draws the points into a
-// canvas inside Plotly's plot area and answers clicks, box and lasso selections with row ids.
+// canvas inside Plotly's plot area and answers clicks, box and lasso selections with row ids. The
+// page's current selection (spec.selected, from either map) is drawn at full colour, the rest dimmed.
 (function () {
   "use strict";
   const send = (type, extra) => window.parent.postMessage(Object.assign({isStreamlitMessage: true, type}, extra), "*");
   const gd = document.getElementById("chart"), tip = document.getElementById("tip");
   const S = {rev: null, coordsRev: null, spec: null, specText: null, x: null, y: null, rows: null, group: null,
-             n: 0, groups: [], colours: null, sizes: null, mask: null, pending: null, busy: false,
+             n: 0, groups: [], colours: null, sizes: null, mask: null, selected: null, pending: null, busy: false,
              px: null, py: null, cellStart: null, cellItems: null, cols: 0, cellsY: 0, cell: 8, seq: Date.now(),
              config: {}, height: 460};
   gd._elxStats = {renders: 0, draws: 0, reacts: 0, draw_ms: 0, react_ms: 0};
@@ -147,6 +148,16 @@
     for (const i of idx) S.mask[i] = 1;
   }
 
+  function applySelected() { // the page's selection (row ids, ascending) -> mask; rows are ascending too
+    const sel = S.selected;
+    if (!sel || !sel.length || !S.rows) { S.mask = null; return; }
+    const mask = new Uint8Array(S.n), rows = S.rows;
+    for (let i = 0, j = 0; i < S.n && j < sel.length;) {
+      if (rows[i] === sel[j]) { mask[i] = 1; i++; j++; } else if (rows[i] < sel[j]) i++; else j++;
+    }
+    S.mask = mask;
+  }
+
   function extraRows(points) { // row ids of Plotly-drawn traces' selected points (not the extent trace)
     const out = [];
     for (const p of points || []) {
@@ -248,6 +259,7 @@
       const spec = JSON.parse(args.spec), config = Object.assign({responsive: true, displaylogo: false},
                                                                    JSON.parse(args.config || "{}"));
       S.specText = args.spec; S.configText = args.config; S.groups = spec.groups;
+      S.selected = spec.selected || null; applySelected(); // the page's selection, from either map
       const layout = Object.assign({}, spec.layout, {autosize: true, height: S.height, clickmode: "event"});
       delete layout.width;
       const first = !gd._fullLayout, drawn = gd._elxStats.draws;
@@ -256,9 +268,10 @@
       if (first) attach();
       if (gd._elxStats.draws === drawn) draw();
     } else {
+      if (!sameCoords) applySelected(); // new coordinates, the same selection
       draw();
     }
-    gd._elxPoints = {x: S.x, y: S.y, rows: S.rows, group: S.group, n: S.n};
+    gd._elxPoints = {x: S.x, y: S.y, rows: S.rows, group: S.group, n: S.n, get mask() { return S.mask; }};
     gd._elxStats.renders += 1;
     await new Promise(r => requestAnimationFrame(r));
     gd._elxRev = args.rev;
