@@ -95,7 +95,7 @@ map_s=$("$PYTHON" - "http://127.0.0.1:$PORT" "$CHROMIUM" <<'PY'
 import sys, time
 sys.path.insert(0, ".")
 from playwright.sync_api import sync_playwright
-from tests.e2e.driver import PageWatch, open_page
+from tests.e2e.driver import CHARTS_JS, PageWatch, chart_count, open_page
 
 base, chromium = sys.argv[1], sys.argv[2]
 with sync_playwright() as p:
@@ -104,14 +104,15 @@ with sync_playwright() as p:
     w = PageWatch(page)
     t0 = time.time()
     open_page(page, base, "latent_maps")
-    page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot', timeout=120_000)
+    # both maps, drawn by the map component (or st.plotly_chart with ELX_MAP_COMPONENT=0)
+    page.wait_for_function(f"() => {CHARTS_JS}.length >= 2", timeout=120_000)
     took = time.time() - t0
     boxes = page.locator('[data-testid="stException"]')
     if boxes.count():
         sys.exit("exception box on Latent maps: " + boxes.first.inner_text()[:2000])
     if w.problems():
         print("browser problems: " + "; ".join(w.problems()[:5]), file=sys.stderr)
-    n = page.locator('[data-testid="stPlotlyChart"]').count()
+    n = chart_count(page)
     print(f"[smoke] Latent maps: {n} chart(s), no exception box", file=sys.stderr)
     browser.close()
 print(f"{took:.1f}")
