@@ -165,8 +165,8 @@ def map_title(maps, spec, which: str) -> str:
     """
     m = maps.raw if which == "raw" else maps.inv
     var = f"{100 * m.explained_variance_ratio.sum():.0f} % of the variance"
-    if which == "raw":
-        return f"Equivariant view: PCA of the raw codes ({var})"
+    if which == "raw":  # "equivariant" only where the model has a latent group action
+        return f"{'PCA' if maps.trivial_action else 'Equivariant view: PCA'} of the raw codes ({var})"
     if maps.trivial_action:
         name = "Same codes again (identity): this model has no latent group action"
     elif maps.measured_invariant:
@@ -715,6 +715,10 @@ def invariance_text(maps) -> str:
                  "which is only approximately equivariant to this transformation of the inputs (e.g. "
                  "rotations off the pixel grid interpolate pixels), so the same input lands in "
                  "slightly different places.")
+        if maps.tags.cross_section:
+            text += (" For a cross-section such as orbit alignment a tiny median with a long tail also "
+                     "means near-ties: a slightly moved code can pick another alignment and land far "
+                     "away (compare the group-pooled or max-filtering maps, which have no such jumps).")
     if maps.latent_acted_check is not None:
         text += (f" For this presentation seed the re-presented codes were not encoded: they are the "
                  f"seed-0 codes acted on in latent space (the encoder is exactly equivariant; re-presented "

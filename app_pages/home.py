@@ -43,6 +43,11 @@ for start in range(0, len(metrics), PER_ROW):
     for col, (label, value) in zip(st.columns(PER_ROW), metrics[start:start + PER_ROW]):
         col.metric(label, value, help=label)
 st.markdown(entry.card_text())
+stages = card.get("fine_tuned_from") or []
+if stages:  # trained in stages, each from the previous stage's weights
+    st.markdown(f"Trained in {len(stages) + 1} stages, each starting from the previous stage's weights "
+                "(matched by their SHA-256; the `--init-from` paths were temporary copies):\n"
+                + "\n".join(f"{i}. `{c.get('command')}`" for i, c in enumerate(stages + [card], start=1)))
 with st.expander("Sidecar (JSON)"):
     st.json({k: v for k, v in card.items() if k != "history"})
 if entry.overview_note:

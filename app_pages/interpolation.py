@@ -60,6 +60,7 @@ steps = st.slider("Number of steps", 3, 21, key="n_steps", value=_common.kept("n
 result = _common.interpolation(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, ends[0], ends[1], steps)
 decodable = result.inv_decoded is not None
+single = maps.trivial_action  # no latent action: the "invariant path" would be the raw path again
 raw_valid = views.validity(result.raw_decoded)  # None for images: validity means nothing there
 inv_valid = views.validity(result.inv_decoded) if decodable else None
 
@@ -92,7 +93,10 @@ def step_view() -> None:
         _common.html_row(step_drawings(result.raw_decoded, result.raw_constrained, step),
                          "Raw path (straight line in Z)")
     with right:
-        if decodable:
+        if single:
+            st.caption("No invariant path: this model has no latent group action, so the only "
+                       "projection is the identity and its path is the raw path.")
+        elif decodable:
             _common.html_row(step_drawings(result.inv_decoded, result.inv_constrained, step),
                              f"Invariant path ({spec.label})")
         else:
@@ -101,34 +105,39 @@ def step_view() -> None:
                 entry.render_row(row, (320, 240)),
                 f"step {step} · nearest real {entry.item_noun}: {entry.describe_row(row)['title']}")],
                 f"Invariant path ({spec.label})")
-    paths = [("raw path", "#d62728", result.raw_on_raw_map, result.raw_on_inv_map, raw_valid),
-             ("invariant path", "#ff7f0e", result.inv_on_raw_map, result.inv_on_inv_map, inv_valid)]
-    _common.svg(plots.path_detail_svg(paths, step),
+    paths = [("raw path", "#d62728", result.raw_on_raw_map, result.raw_on_inv_map, raw_valid)]
+    if not single:
+        paths.append(("invariant path", "#ff7f0e", result.inv_on_raw_map, result.inv_on_inv_map, inv_valid))
+    _common.svg(plots.path_detail_svg(paths[:1] if single else paths, step),
+                "The path with the slider's step (star) on the map; crosses: invalid decodes." if single else
                 "Both paths with the slider's step (star) on the two maps; crosses: invalid decodes.")
     _common.finish_fragment_url()  # a fragment rerun does not reach app.py's finish_url: step= in the URL
 
 
 step_view()
-if not decodable:
+if not decodable and not single:
     st.warning(f"{spec.label} is not a cross-section, so its codes cannot be decoded: each step "
                f"shows the nearest real {entry.item_noun} in projected space instead.")
 
 m1, m2 = st.columns(2)
 for col, which, raw_xy, inv_xy in ((m1, "raw", result.raw_on_raw_map, result.inv_on_raw_map),
                                     (m2, "inv", result.raw_on_inv_map, result.inv_on_inv_map)):
+    if single and which == "inv":  # the identity map would repeat the raw one
+        continue
     with col:
         st.markdown(f"**{_common.map_title(maps, spec, which)}**")
         fig = _common.base_map(sel.model, sel.order_seed, sel.order, sel.projection, sel.proj_seed,
                                sel.proj_k, sel.color, which)
         plots.add_path(fig, raw_xy, "raw path", "#d62728", None, raw_valid)
-        plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", None, inv_valid)
+        if not single:
+            plots.add_path(fig, inv_xy, "invariant path", "#ff7f0e", None, inv_valid)
         st.plotly_chart(fig, width="stretch", key=f"interp_{which}_map")
 st.caption(("Crosses mark steps that decode to invalid outputs. " if entry.validity_note else "")
-           + "The star for the slider's step is in the small figure above. On the invariant map the raw path "
-           "is shown through the projection.")
+           + "The star for the slider's step is in the small figure above."
+           + ("" if single else " On the invariant map the raw path is shown through the projection."))
 
 paths = [("raw path", result.raw_decoded, result.raw_constrained)]
-if decodable:
+if decodable and not single:
     paths.append(("invariant path", result.inv_decoded, result.inv_constrained))
 for name, decoded, constrained in paths:
     rows = [("model's own decode" if constrained is not None else "", decoded)]
@@ -140,7 +149,7 @@ for name, decoded, constrained in paths:
         for i, d in enumerate(items):
             with grid[i % len(grid)]:
                 _common.svg(entry.render(d, (150, 120)), f"{i}: {entry.caption(d)}")
-if not decodable:
+if not decodable and not single:
     st.subheader("All steps · invariant path: nearest real samples")
     grid = st.columns(min(steps, 7))
     for i, row in enumerate(result.inv_nearest_rows):

@@ -20,10 +20,12 @@ if maps.trivial_action:
               "so the copies spread there too: invariance can only come from the input side")
 else:
     second = f"on the invariant map of **{spec.label}** they should sit on one point"
+first = ("On the map of the raw codes the copies spread out (nothing ties the code of a transformed input "
+         "to the code of the input)" if maps.trivial_action else
+         "On the equivariant map the copies trace the orbit (a loop or a cloud)")
 st.markdown(
-    f"Transform one {noun}'s **input** ({action.description}) and encode each copy. On "
-    f"the equivariant map the copies trace the orbit (a loop or a cloud); {second}. "
-    f"{_common.tag_badges(maps)}")
+    f"Transform one {noun}'s **input** ({action.description}) and encode each copy. "
+    f"{first}; {second}. {_common.tag_badges(maps)}")
 
 c1, c2 = st.columns(2)
 with c1:
@@ -88,16 +90,22 @@ except Exception as exc:  # shown at the page edge; the app keeps running
     st.stop()
 
 m1, m2, m3 = st.columns(3)
-m1.metric("Invariance error of the projection", f"{100 * orb.invariance_error:.2g} %",
+m1.metric("Movement of the code" if maps.trivial_action else "Invariance error of the projection",
+          f"{100 * orb.invariance_error:.2g} %",
           help="max over the orbit of ‖s(z_g) − s(z)‖, as a percentage of the typical distance "
                "‖s(z_i) − s(z_j)‖ between two different inputs (median over random pairs)")
 m2.metric("Spread of the raw codes", f"{100 * orb.raw_spread:.2g} %",
           help="max over the orbit of ‖z_g − z‖, as a percentage of the typical distance between the "
                "raw codes of two different inputs")
 m3.metric("Group elements", f"{len(all_elements)}")
-if action.widget == "angle":
-    why = ("For rotations off the 90° grid the input itself is interpolated, so even an exactly "
-           "invariant projection of an only approximately equivariant encoder shows an error.")
+if maps.trivial_action:
+    why = ("No latent group action: the map shows the raw codes, so this is how far the code moves over "
+           "the whole orbit, not an invariance error of a projection.")
+elif action.widget == "angle":
+    why = ("Measured over all the rotations listed, not only the one the slider shows. For rotations off "
+           "the 90° grid the input itself is interpolated, so even an exactly invariant projection of an "
+           "only approximately equivariant encoder shows an error; a cross-section such as orbit alignment "
+           "can also jump to another alignment when two are nearly tied.")
 else:
     why = ("Relabelling the atoms is an exact symmetry of the encoder, so an invariant projection "
            "should show an error at float precision (about 1e-6 %).")

@@ -330,7 +330,11 @@ class E2CNNModel(ImageAutoencoder):
         return [("Test accuracy (rotated digits)", f"{100 * m.get('test_accuracy', 0):.1f} %"),
                 ("Reconstruction MSE / pixel", f"{m.get('reconstruction_mse_per_pixel', float('nan')):.4f}"),
                 ("Equivariance error, 90°", f"{m.get('equivariance_rot90_median', float('nan')):.1e}"),
-                ("Equivariance error, 2π/N", f"{m.get('equivariance_rot_2pi_over_N_median', float('nan')):.1e}")]
+                ("Equivariance error, 2π/N", f"{m.get('equivariance_rot_2pi_over_N_median', float('nan')):.1e}"),
+                ("Predictions unchanged, 2π/N rotation",
+                 f"{100 * m.get('prediction_agreement_rot_2pi_over_N', float('nan')):.1f} %"),
+                ("Pooled-code change, 2π/N rotation",
+                 f"{m.get('pooled_invariance_rot_2pi_over_N_median', float('nan')):.3f}")]
 
     def card_text(self) -> str:
         """Code shape and metric definitions."""

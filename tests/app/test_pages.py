@@ -134,8 +134,11 @@ def test_augmentation_cnn_walks_every_page(tiny_aug_registry):
         at.switch_page(page).run()
         _assert_clean(at, page)
         assert _qp(at, "projection") == "identity"
-        if page.endswith("orbits.py"):
-            assert any("Invariance error" in m.label for m in at.metric)
+        if page.endswith("orbits.py"):  # no projection to call invariant: the code's movement
+            assert any("Movement of the code" in m.label for m in at.metric)
+            assert not any("Invariance error" in m.label for m in at.metric)
+        if page.endswith("interpolation.py"):  # one path: no "invariant path" for the identity
+            assert not any("invariant path" in h.value for h in at.subheader)
 
 
 
