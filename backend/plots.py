@@ -149,6 +149,22 @@ def _bin_edges(lo: float, hi: float, k: int) -> np.ndarray:
     return np.linspace(lo, hi, k + 1)
 
 
+def colour_range(values) -> tuple[float, float]:
+    """The continuous colour range of a map: the 1st-99th percentile of the finite values; their
+    min-max where that is empty; a unit-wide range around a single value; (0, 1) without any.
+    Shared by :func:`latent_map` and :func:`user_input_colours`, so inputs match their map."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(finite, [1, 99]))
+    if not hi > lo:
+        lo, hi = float(finite.min()), float(finite.max())
+    if not hi > lo:  # one value: a unit-wide range around it
+        lo, hi = lo - 0.5, lo + 0.5
+    return lo, hi
+
+
 def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | None = None,
                bins: int = COLOUR_BINS) -> go.Figure:
     """Lean WebGL scatter of a 2-D map coloured by ``option``.
@@ -222,11 +238,7 @@ def latent_map(coords: np.ndarray, table: pd.DataFrame, option, title: str | Non
         values = np.asarray(values, dtype=np.float64)
         ok = np.isfinite(values)
         finite = values[ok]
-        lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
-        if not hi > lo:
-            lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-        if not hi > lo:  # one value: a unit-wide range around it
-            lo, hi = lo - 0.5, lo + 0.5
+        lo, hi = colour_range(values)
         edges = _bin_edges(float(lo), float(hi), bins)
         which = np.full(n, -1, dtype=np.int64)
         which[ok] = np.clip(np.floor((finite - lo) / (hi - lo) * bins).astype(np.int64), 0, bins - 1)
@@ -493,13 +505,7 @@ def user_input_colours(values: np.ndarray, reference: np.ndarray, option) -> lis
             if v is not None and v in cats:
                 out[i] = palette[cats.index(v)]
         return out
-    ref = np.asarray(reference, dtype=np.float64)
-    finite = ref[np.isfinite(ref)]
-    lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
-    if not hi > lo:
-        lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    if not hi > lo:
-        lo, hi = lo - 0.5, lo + 0.5
+    lo, hi = colour_range(reference)
     ok = np.flatnonzero(np.isfinite(values))
     if len(ok):
         where = np.clip((values[ok] - lo) / (hi - lo), 0.0, 1.0)
