@@ -212,13 +212,15 @@ class RotMNISTNet(nn.Module):
         return z, self.classify(z), self.decode(z)
 
 
-def rot_mnist_loss(model: RotMNISTNet, images: torch.Tensor, labels: torch.Tensor) -> dict:
+def rot_mnist_loss(model: RotMNISTNet, images: torch.Tensor, labels: torch.Tensor,
+                   outputs: tuple | None = None) -> dict:
     """Cross-entropy + ``recon_weight`` * mean squared pixel error.
 
+    ``outputs``: ``model(images)`` when the caller already ran the model (it needs the codes too).
     Returns a dict of scalar tensors: ``ce`` (nats per image), ``mse`` (per
     pixel, images in [0, 1]), ``loss``, ``acc`` (fraction correct).
     """
-    _, logits, recon = model(images)
+    _, logits, recon = model(images) if outputs is None else outputs
     ce = F.cross_entropy(logits, labels)
     mse = F.mse_loss(recon, images)
     loss = ce + model.config.recon_weight * mse

@@ -29,8 +29,8 @@ def main(argv=None) -> int:
     from scipy.stats import binomtest
 
     from backend.stats import wilson_interval
-    from backend.train.rotmnist import RotTrainConfig, build_model, equivariance_errors, load_data
-    from models.aug_cnn import AugCNNConfig
+    from backend.train.rotmnist import RotTrainConfig, equivariance_errors, load_data
+    from models.aug_cnn import AugCNNConfig, load_aug_cnn
     from models.rot_mnist import RotMNISTConfig, load_rot_mnist
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,9 +47,7 @@ def main(argv=None) -> int:
         name, stem = item.split("=", 1)
         card = json.loads(Path(stem + ".json").read_text())
         if card["model"] == "rot_mnist_cnn_aug":
-            model = build_model(AugCNNConfig.from_dict(card["model_config"]))
-            model.eval()
-            model.load_state_dict(torch.load(stem + ".pt", weights_only=True))
+            model = load_aug_cnn(stem + ".pt", AugCNNConfig.from_dict(card["model_config"]))
         else:
             model = load_rot_mnist(stem + ".pt", RotMNISTConfig.from_dict(card["model_config"]))
         with torch.no_grad():

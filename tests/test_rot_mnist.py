@@ -140,3 +140,22 @@ def test_antialiased_arch_is_exactly_equivariant_to_quarter_turns_and_reloads(tm
         assert torch.allclose(again.encode(x), z)
     with pytest.raises(ValueError, match="arch"):
         RotMNISTNet(RotMNISTConfig(arch="pooled"))
+
+
+def test_the_equivariance_penalty_adds_weight_times_the_relative_code_error_to_the_loss():
+    from backend.data.mnist import rotate_batch
+    from backend.train.rotmnist import _equivariance_regularised_loss
+    from models.rot_mnist import rot_mnist_loss
+
+    torch.manual_seed(0)
+    model = RotMNISTNet(SMALL).eval()
+    x = torch.rand(4, 1, 29, 29)
+    y = torch.tensor([0, 1, 2, 3])
+    with torch.no_grad():
+        parts = _equivariance_regularised_loss(model, x, y, weight=3.0)
+        r = torch.from_numpy(np.clip(rotate_batch(x.numpy(), np.full(4, np.pi / 4)), 0, 1).astype(np.float32))
+        base = rot_mnist_loss(model, torch.cat([x, r]), torch.cat([y, y]))
+        z0, z1 = model.encode(x), model.encode(r)
+        equi = ((z1 - torch.roll(z0, 1, dims=2)) ** 2).sum((1, 2)) / (z0 ** 2).sum((1, 2))
+    assert float(parts["equi"]) == pytest.approx(float(equi.mean()), rel=1e-4)
+    assert float(parts["loss"]) == pytest.approx(float(base["loss"]) + 3.0 * float(equi.mean()), rel=1e-4)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from backend.provenance import file_sha256, git_commit, package_version
 from backend.train import loop
@@ -258,16 +257,13 @@ def _equivariance_regularised_loss(model: RotMNISTNet, batch: torch.Tensor, labe
     n = model.config.n_rotations
     rotated = rotate_batch(batch.numpy(), np.full(len(batch), 2 * np.pi / n))
     both = torch.cat([batch, torch.from_numpy(np.clip(rotated, 0.0, 1.0).astype(np.float32))])
-    z, logits, recon = model(both)
-    b = len(batch)
+    outputs = model(both)
+    b, z = len(batch), outputs[0]
     z0, z1 = z[:b].reshape(b, -1, n), z[b:].reshape(b, -1, n)
     equi = ((z1 - torch.roll(z0, 1, dims=2)).pow(2).sum((1, 2))
             / z0.pow(2).sum((1, 2)).clamp_min(1e-12)).mean()
-    ce = F.cross_entropy(logits, torch.cat([labels, labels]))
-    mse = F.mse_loss(recon, both)
-    loss = ce + model.config.recon_weight * mse + weight * equi
-    acc = (logits.argmax(1) == torch.cat([labels, labels])).float().mean()
-    return {"ce": ce, "mse": mse, "equi": equi, "loss": loss, "acc": acc}
+    parts = rot_mnist_loss(model, both, torch.cat([labels, labels]), outputs)
+    return {**parts, "equi": equi, "loss": parts["loss"] + weight * equi}
 
 
 def build_model(model_cfg):
