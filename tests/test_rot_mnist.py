@@ -159,3 +159,22 @@ def test_the_equivariance_penalty_adds_weight_times_the_relative_code_error_to_t
         equi = ((z1 - torch.roll(z0, 1, dims=2)) ** 2).sum((1, 2)) / (z0 ** 2).sum((1, 2))
     assert float(parts["equi"]) == pytest.approx(float(equi.mean()), rel=1e-4)
     assert float(parts["loss"]) == pytest.approx(float(base["loss"]) + 3.0 * float(equi.mean()), rel=1e-4)
+
+
+def test_stage_chain_follows_the_init_weights_hash(tmp_path):
+    """A fine-tuning stage records every earlier stage, found by the init file's SHA-256 (the
+    ``--init-from`` path is often a temporary copy)."""
+    import json
+
+    from backend.train.rotmnist import STAGE_KEYS, stage_chain
+
+    first = {k: None for k in STAGE_KEYS} | {"command": "stage 1", "weights_sha256": "aaa", "steps": 10}
+    second = {"command": "stage 2", "weights_sha256": "bbb", "init_from_sha256": "aaa", "steps": 5,
+              "fine_tuned_from": [first]}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "m.json").write_text(json.dumps(second))
+    (tmp_path / "a" / "broken.json").write_text("{not json")
+    chain = stage_chain("bbb", [tmp_path / "missing", tmp_path / "a"])
+    assert [c["command"] for c in chain] == ["stage 1", "stage 2"]
+    assert set(chain[1]) == set(STAGE_KEYS) and chain[1]["init_from_sha256"] == "aaa"
+    assert stage_chain("ccc", [tmp_path / "a"]) == []

