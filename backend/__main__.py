@@ -47,6 +47,16 @@ def _add_dataclass_args(parser: argparse.ArgumentParser, cls, skip=()) -> None:
                             help=f"(default: {f.default})")
 
 
+def _add_resume_args(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--resume`` and ``--checkpoint-dir`` of a rotated-MNIST training command."""
+    parser.add_argument("--resume", default=None, metavar="PATH",
+                        help="continue the run of this checkpoint (written with --checkpoint-minutes; model, "
+                             "optimizer, schedule, RNG, history); its settings win except --epochs/--max-minutes/"
+                             "--threads/--checkpoint-minutes given here, which count the whole run")
+    parser.add_argument("--checkpoint-dir", default=None,
+                        help=f"folder of <name>.ckpt (default: models/checkpoints), e.g. {name}.ckpt")
+
+
 def _pick(ns: argparse.Namespace, cls):
     return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
 
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     p_rot.add_argument("--decoder-widths", type=int, nargs=4, default=None,
                        help="regular fields per decoder layer (default: the encoder's widths)")
     _add_dataclass_args(p_rot, RotTrainConfig)
+    _add_resume_args(p_rot, "rot_mnist_c8")
     p_aug = p_data.add_parser("augcnn", help="plain CNN autoencoder-classifier trained with rotation "
                                              "augmentation on rotated MNIST (use --augment 1)")
     p_aug.add_argument("--name", default="rot_mnist_cnn_aug", help="weights file stem")
@@ -177,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     p_aug.add_argument("--widths", type=int, nargs=4, default=list(AugCNNConfig().widths),
                        help="channels per encoder layer (default: %(default)s)")
     _add_dataclass_args(p_aug, RotTrainConfig)
+    _add_resume_args(p_aug, "rot_mnist_cnn_aug")
 
     p_enc = sub.add_parser("encode", help="encode all of a data set with shipped weights (cached)")
     p_enc.add_argument("dataset", choices=list(commands))
@@ -262,14 +274,24 @@ def main(argv: list[str] | None = None) -> int:
         from backend.train.loop import WEIGHTS_DIR
         from backend.train.rotmnist import train_rot_mnist
 
+        from backend.train.loop import CHECKPOINT_DIR, load_checkpoint
+        from backend.train.rotmnist import RESUMABLE_OVERRIDES as ROT_RESUMABLE
+
         argv_list = sys.argv[1:] if argv is None else argv
         model_cfg = _pick(args, RotMNISTConfig if args.dataset == "rotmnist" else AugCNNConfig)
         model_cfg.widths = tuple(args.widths)
         if getattr(args, "decoder_widths", None):
             model_cfg.decoder_widths = tuple(args.decoder_widths)
+        given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
+        overrides = {k: getattr(args, k) for k in ROT_RESUMABLE if "--" + k.replace("_", "-") in given}
+        if args.resume and "--name" not in given:  # never fall back to the shipped model's name
+            args.name = load_checkpoint(args.resume)["name"]
         sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
                                   out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
-                                  command="python -m backend " + " ".join(argv_list))
+                                  command="python -m backend " + " ".join(argv_list),
+                                  resume=Path(args.resume) if args.resume else None,
+                                  checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
+                                  overrides=overrides if args.resume else None)
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "train":

@@ -1,5 +1,7 @@
 """The plain CNN trained with rotation augmentation: checkpoint, registry entry, trivial latent action."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -63,3 +65,41 @@ def test_aug_cnn_rejects_wrong_image_size():
 
     with pytest.raises(ValueError, match="29"):
         AugCNN(AugCNNConfig(widths=(2, 2, 2, 2), latent_dim=4)).encode(torch.zeros(1, 1, 28, 28))
+
+
+@pytest.mark.parametrize("command, model_args", [
+    ("augcnn", ["--latent-dim", "8"]),
+    # the e2cnn model: its eval-mode state_dict has extra filter buffers, the checkpoint the train-mode one
+    ("rotmnist", ["--latent-fields", "2", "--decoder-widths", "2", "2", "2", "2", "--equivariance-weight", "1"]),
+])
+def test_rotated_mnist_training_resumes_like_one_run(tmp_path, command, model_args):
+    """Stop after one epoch, resume for a second: same steps, optimizer state and weights as one
+    uninterrupted two-epoch run (augmentation angles come from the restored random state)."""
+    from backend.__main__ import main
+    from backend.train.loop import load_checkpoint
+
+    args = ["train", command, "--limit", "200", "--batch-size", "32", "--widths", "4", "4", "4", "4",
+            *model_args, "--augment", "1", "--lr-schedule", "constant", "--threads", "1",
+            "--checkpoint-minutes", "1000", "--name", "resume_me"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(args + ["--epochs", "1", "--out", str(a), "--checkpoint-dir", str(a)]) == 0
+    first = load_checkpoint(a / "resume_me.ckpt")
+    assert first["step"] == 5  # 160 training digits / 32
+    assert first["model_kind"] == {"augcnn": "rot_mnist_cnn_aug", "rotmnist": "rot_mnist_e2cnn"}[command]
+    with pytest.raises(ValueError, match="cannot change"):
+        from backend.train.rotmnist import train_rot_mnist
+
+        train_rot_mnist(None, None, "resume_me", out_dir=a, resume=a / "resume_me.ckpt", checkpoint_dir=a,
+                        overrides={"lr": 1.0})
+    assert main(["train", command, "--resume", str(a / "resume_me.ckpt"), "--epochs", "2",
+                 "--out", str(a), "--checkpoint-dir", str(a)]) == 0  # the name comes from the checkpoint
+    resumed = load_checkpoint(a / "resume_me.ckpt")
+    assert main(args + ["--epochs", "2", "--out", str(b), "--checkpoint-dir", str(b)]) == 0
+    straight = load_checkpoint(b / "resume_me.ckpt")
+    assert resumed["step"] == straight["step"] == 10
+    opt_r, opt_s = resumed["optimizer"]["state"], straight["optimizer"]["state"]
+    assert float(opt_r[0]["step"]) == float(opt_s[0]["step"]) == 10.0  # Adam moments continued
+    for k, v in straight["model"].items():
+        assert torch.allclose(resumed["model"][k].float(), v.float(), atol=1e-5), k
+    card = json.loads((a / "resume_me.json").read_text())
+    assert card["steps"] == 10 and len(card["runs"]) == 2 and card["resumed_from"]

