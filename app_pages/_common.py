@@ -286,6 +286,20 @@ def _init_state() -> None:
         st.session_state["_url_notes"] = notes
 
 
+def percent(fraction: float) -> str:
+    """``fraction`` (1.0 = 100 %) as a percentage a person reads at a glance: ``"130 %"``,
+    ``"9 %"``, ``"0.31 %"``, ``"3.1e-05 %"`` (two significant digits below 10 %, whole numbers
+    above; never ``1.3e+02 %``)."""
+    v = 100.0 * float(fraction)
+    if not math.isfinite(v):
+        return f"{v} %"
+    if abs(v) >= 10:
+        return f"{v:,.0f} %"
+    if abs(v) >= 0.01 or v == 0:
+        return f"{v:.2g} %"
+    return f"{v:.1e} %"
+
+
 def kept(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9):
     """The value a page-level widget with ``key=key`` should start from; makes it survive page
     switches and live in the URL.
@@ -330,8 +344,13 @@ def kept_index(key: str, options: list, default) -> int:
     """:func:`kept` for a radio or select box: the index of the option to start from. A value
     that is not among ``options`` (a stale choice, a hand-edited link) falls back to
     ``default`` (or the first option), and the widget's stale state is dropped."""
+    fresh = key not in st.session_state and key not in st.session_state.get("_kept", {})
     value = kept(key, default)
     if value not in options:
+        if fresh and _snapshot_url().get(key) == value:  # first drawn from the session's link
+            st.warning(f"`{key}` in the link: ignored {value!r}, not one of "
+                       f"{', '.join(repr(o) for o in options)}; using "
+                       f"{default if default in options else options[0]!r}.", icon=":material/link:")
         if key in st.session_state:
             del st.session_state[key]
         value = default if default in options else options[0]
@@ -359,9 +378,14 @@ def kept_radio(label: str, options: list, key: str, default, scope: str, **kwarg
         _restore_widget(widget_key, restored)
     if value not in options:
         ss.pop(widget_key, None)  # stale (not offered any more): the widget starts afresh
-        value = remembered.get(key, _snapshot_url().get(key, default))
+        link = _snapshot_url().get(key)
+        from_link = key not in remembered and link is not None  # first drawn from the session's link
+        value = remembered.get(key, link if link is not None else default)
         if value not in options:
             value = default if default in options else options[0]
+            if from_link:  # a hand-edited or foreign link: say so instead of replacing it silently
+                st.warning(f"`{key}` in the link: ignored {link!r}, not one of "
+                           f"{', '.join(repr(o) for o in options)}; using {value!r}.", icon=":material/link:")
     choice = st.radio(label, options, key=widget_key, index=options.index(value), **kwargs)
     remembered[key] = choice
     ss.setdefault("_page_keys_this_run", set()).add(key)
@@ -703,8 +727,8 @@ def invariance_text(maps) -> str:
     verdict = yes_no(maps.measured_invariant)
     p90 = maps.invariance_rel_p90_or_median
     text = (f"Measured: re-presenting every input moves it on this map's features by "
-            f"{100 * maps.invariance_rel_median:.2g} % (median) / {100 * p90:.2g} % (90th percentile) / "
-            f"{100 * maps.invariance_rel_max:.2g} % (max) of the typical distance between two different inputs "
+            f"{percent(maps.invariance_rel_median)} (median) / {percent(p90)} (90th percentile) / "
+            f"{percent(maps.invariance_rel_max)} (max) of the typical distance between two different inputs "
             f"({maps.typical_distance:.3g}); invariant as measured for 9 in 10 inputs "
             f"(90th percentile ≤ 5 %): {verdict}.")
     if maps.trivial_action:

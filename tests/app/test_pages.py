@@ -90,6 +90,23 @@ def test_hand_edited_query_params_fall_back_to_valid_values(tiny_registry):
     assert not any("in the link" in w.value for w in at.sidebar.warning)
 
 
+def test_a_bad_source_in_the_link_is_reported_not_silently_replaced(tiny_registry):
+    at = _start({"src_A": "index", "src_B": "random", "orbit_src": "bogus", "orbit_how": "sideways"})
+    at.switch_page("app_pages/interpolation.py").run()
+    _assert_clean(at, "interpolation")
+    warned = " ".join(w.value for w in at.main.warning)
+    assert "`src_A` in the link: ignored 'index'" in warned and "'random'" in warned
+    assert "src_B" not in warned  # a valid value: no note
+    assert _qp(at, "src_A") == "random"
+    at.switch_page("app_pages/orbits.py").run()
+    _assert_clean(at, "orbits")
+    warned = " ".join(w.value for w in at.main.warning)
+    assert "`orbit_src` in the link: ignored 'bogus'" in warned
+    # once drawn, the choice is the session's own: switching pages back says nothing more
+    at.switch_page("app_pages/interpolation.py").run()
+    assert not any("src_A" in w.value for w in at.main.warning)
+
+
 def _rot_page_checks(at, page, projection):
     _assert_clean(at, (page, projection))
     assert _qp(at, "model") == "rot_mnist_c8" and _qp(at, "projection") == projection
