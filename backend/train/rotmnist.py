@@ -60,8 +60,9 @@ class RotTrainConfig:
     lr_schedule: str = "cosine"  # cosine over the planned steps | cosine_time: over max_minutes | constant
 
 
-# settings that may change when a run is resumed (run control, not the experiment)
-RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "threads", "checkpoint_minutes")
+# settings that may change when a run is resumed (run control, not the experiment; `extra_digits` is
+# only where the package file lies: its content is pinned by the SHA-1 check)
+RESUMABLE_OVERRIDES = ("epochs", "max_minutes", "threads", "checkpoint_minutes", "extra_digits")
 
 
 def load_data(cfg: RotTrainConfig):
@@ -410,6 +411,10 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
         if ckpt.get("model_kind") not in kinds:
             raise ValueError(f"{resume} is not a rotated-MNIST training checkpoint "
                              f"(model_kind {ckpt.get('model_kind')!r})")
+        if bool((overrides or {}).get("extra_digits", ckpt["train_config"].get("extra_digits"))) != bool(
+                ckpt["train_config"].get("extra_digits")):
+            raise ValueError("--extra-digits may only move the package file of a run that used it, "
+                             "not add or drop the extra digits when resuming")
         model_cfg = kinds[ckpt["model_kind"]].from_dict(ckpt["model_config"])
         train_cfg = RotTrainConfig(**{**ckpt["train_config"], **(overrides or {})})
     if train_cfg.threads:
