@@ -246,7 +246,9 @@ class RotatedMNISTDomain(Domain):
             raise ValueError(f"an image index is a whole number, got {text!r}") from None
         rows = np.flatnonzero(data.table["image_index"].to_numpy() == idx)
         if not len(rows):
-            raise ValueError(f"no image with index {idx} in this data set")
+            ids = data.table["image_index"].to_numpy()
+            raise ValueError(f"no image with index {idx} in this data set (indices {int(ids.min()):,}–"
+                             f"{int(ids.max()):,})" if len(ids) else f"no image with index {idx}: the data set is empty")
         return int(rows[0]), None
 
     def cache_tag(self, data: ImageSet) -> str:

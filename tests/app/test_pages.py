@@ -141,6 +141,9 @@ def test_bad_image_index_gives_message(tiny_rot_registry):
     at.text_input(key="text_A").set_value("seven").run()
     assert not at.exception
     assert any("whole number" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key="text_A").set_value("99999").run()
+    assert any("no image with index 99999" in e.value and "(indices 0–" in e.value for e in at.error), \
+        [e.value for e in at.error]  # the message says which indices exist
     at.text_input(key="text_A").set_value("7").run()
     assert not at.exception and not at.error
 
