@@ -340,6 +340,13 @@ def kept(key: str, default, kind: type = str, lo: int = 0, hi: int = 10**9):
     return value
 
 
+def _warn_link_choice(key: str, given, options: list, used) -> None:
+    """Say at the top of the page that the link's ``key=given`` is not one of ``options`` and
+    that ``used`` is shown instead (a hand-edited or foreign link is never replaced silently)."""
+    st.warning(f"`{key}` in the link: ignored {given!r}, not one of "
+               f"{', '.join(repr(o) for o in options)}; using {used!r}.", icon=":material/link:")
+
+
 def kept_index(key: str, options: list, default) -> int:
     """:func:`kept` for a radio or select box: the index of the option to start from. A value
     that is not among ``options`` (a stale choice, a hand-edited link) falls back to
@@ -348,9 +355,7 @@ def kept_index(key: str, options: list, default) -> int:
     value = kept(key, default)
     if value not in options:
         if fresh and _snapshot_url().get(key) == value:  # first drawn from the session's link
-            st.warning(f"`{key}` in the link: ignored {value!r}, not one of "
-                       f"{', '.join(repr(o) for o in options)}; using "
-                       f"{default if default in options else options[0]!r}.", icon=":material/link:")
+            _warn_link_choice(key, value, options, default if default in options else options[0])
         if key in st.session_state:
             del st.session_state[key]
         value = default if default in options else options[0]
@@ -384,8 +389,7 @@ def kept_radio(label: str, options: list, key: str, default, scope: str, **kwarg
         if value not in options:
             value = default if default in options else options[0]
             if from_link:  # a hand-edited or foreign link: say so instead of replacing it silently
-                st.warning(f"`{key}` in the link: ignored {link!r}, not one of "
-                           f"{', '.join(repr(o) for o in options)}; using {value!r}.", icon=":material/link:")
+                _warn_link_choice(key, link, options, value)
     choice = st.radio(label, options, key=widget_key, index=options.index(value), **kwargs)
     remembered[key] = choice
     ss.setdefault("_page_keys_this_run", set()).add(key)

@@ -262,6 +262,42 @@ def load_checkpoint(path: Path) -> dict:
     return state
 
 
+def resumed_train_config(ckpt: dict, config_cls, overrides: dict | None, allowed: tuple[str, ...]):
+    """The training config of a resumed run: the checkpoint's, with the run-control ``overrides``.
+
+    Parameters
+    ----------
+    ckpt : a checkpoint read by :func:`load_checkpoint` (its ``train_config`` dict).
+    config_cls : the trainer's config dataclass (called with the merged fields).
+    overrides : fields to take from the caller rather than the checkpoint (None: none).
+    allowed : the field names a resume may change (the trainer's ``RESUMABLE_OVERRIDES``).
+
+    Raises
+    ------
+    ValueError
+        If ``overrides`` names a field outside ``allowed`` (the experiment itself may not change).
+    """
+    bad = set(overrides or {}) - set(allowed)
+    if bad:
+        raise ValueError(f"cannot change {sorted(bad)} when resuming; only {allowed}")
+    return config_cls(**{**ckpt["train_config"], **(overrides or {})})
+
+
+def checkpoint_payload(name: str, model: torch.nn.Module, opt: torch.optim.Optimizer, state: LoopState,
+                       elapsed_seconds: float, model_config: dict, train_config: dict, this_run: dict,
+                       commit: str, **extra) -> dict:
+    """The dict a trainer passes to :func:`save_checkpoint`: everything ``--resume`` needs.
+
+    Holds the model's and optimizer's ``state_dict``, the loop state (step, RNG states, order,
+    histories: :meth:`LoopState.to_checkpoint`), both configs, the earlier runs plus ``this_run``
+    (:func:`run_record`), the git commit and any trainer-specific ``extra`` fields (tensors,
+    numbers, strings, lists, dicts or None).
+    """
+    return {"format": CHECKPOINT_FORMAT, "name": name, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            **state.to_checkpoint(elapsed_seconds), "model_config": model_config, "train_config": train_config,
+            "runs": state.runs + [this_run], "git_commit": commit, **extra}
+
+
 def save_weights(model: torch.nn.Module, out_dir: Path, name: str) -> Path:
     """Switch ``model`` to eval mode and write its ``state_dict`` atomically to ``out_dir/name.pt``.
 

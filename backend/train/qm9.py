@@ -26,7 +26,7 @@ import torch
 from backend.data.qm9 import VALIDITY_DEFINITION, QM9Graphs, graph_to_molecule, load_qm9_graphs
 from backend.provenance import file_sha256, git_commit, package_version
 from backend.train import loop
-from backend.train.loop import CHECKPOINT_DIR, CHECKPOINT_FORMAT, WEIGHTS_DIR, learning_rate, load_checkpoint
+from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR, learning_rate, load_checkpoint
 from models.graph_vae import GraphVAE, GraphVAEConfig, elbo_loss
 
 # settings that may change when a run is resumed (run control, not the experiment)
@@ -192,11 +192,8 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
     ckpt = None
     if resume is not None:
         ckpt = load_checkpoint(resume)
-        bad = set(overrides or {}) - set(RESUMABLE_OVERRIDES)
-        if bad:
-            raise ValueError(f"cannot change {sorted(bad)} when resuming; only {RESUMABLE_OVERRIDES}")
+        train_cfg = loop.resumed_train_config(ckpt, TrainConfig, overrides, RESUMABLE_OVERRIDES)
         model_cfg = GraphVAEConfig(**ckpt["model_config"])
-        train_cfg = TrainConfig(**{**ckpt["train_config"], **(overrides or {})})
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     learning_rate(0, 1, train_cfg)  # validate the schedule before any work
@@ -236,10 +233,9 @@ def train_graph_vae(model_cfg: GraphVAEConfig, train_cfg: TrainConfig, name: str
         return loop.run_record(command, commit, started[0], state.step)
 
     def checkpoint(bar=None) -> None:
-        loop.save_checkpoint(ckpt_path, {
-            "format": CHECKPOINT_FORMAT, "name": name, "model": model.state_dict(), "optimizer": opt.state_dict(),
-            **state.to_checkpoint(started[0].elapsed(state)), "model_config": model_cfg.to_dict(),
-            "train_config": asdict(train_cfg), "runs": state.runs + [this_run()], "git_commit": commit})
+        loop.save_checkpoint(ckpt_path, loop.checkpoint_payload(
+            name, model, opt, state, started[0].elapsed(state), model_cfg.to_dict(), asdict(train_cfg),
+            this_run(), commit))
 
     def evaluate_val(bar) -> None:
         m = graph_vae_metrics(model, graphs, eval_rows, n_prior=0, seed=train_cfg.seed)

@@ -404,9 +404,6 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     ckpt = None
     if resume is not None:
         ckpt = loop.load_checkpoint(resume)
-        bad = set(overrides or {}) - set(RESUMABLE_OVERRIDES)
-        if bad:
-            raise ValueError(f"cannot change {sorted(bad)} when resuming; only {RESUMABLE_OVERRIDES}")
         kinds = {"rot_mnist_e2cnn": RotMNISTConfig, "rot_mnist_cnn_aug": AugCNNConfig}
         if ckpt.get("model_kind") not in kinds:
             raise ValueError(f"{resume} is not a rotated-MNIST training checkpoint "
@@ -415,8 +412,8 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
                 ckpt["train_config"].get("extra_digits")):
             raise ValueError("--extra-digits may only move the package file of a run that used it, "
                              "not add or drop the extra digits when resuming")
+        train_cfg = loop.resumed_train_config(ckpt, RotTrainConfig, overrides, RESUMABLE_OVERRIDES)
         model_cfg = kinds[ckpt["model_kind"]].from_dict(ckpt["model_config"])
-        train_cfg = RotTrainConfig(**{**ckpt["train_config"], **(overrides or {})})
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
@@ -459,12 +456,10 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     def checkpoint(bar=None) -> None:
         was_training = model.training
         model.train()  # the train-mode state_dict (e2cnn's eval mode adds filter buffers)
-        loop.save_checkpoint(ckpt_path, {
-            "format": loop.CHECKPOINT_FORMAT, "name": name, "model_kind": "rot_mnist_e2cnn" if e2cnn
-            else "rot_mnist_cnn_aug", "model": model.state_dict(), "optimizer": opt.state_dict(),
-            **state.to_checkpoint(started[0].elapsed(state)), "model_config": model_cfg.to_dict(),
-            "train_config": asdict(train_cfg), "runs": state.runs + [this_run()], "git_commit": commit,
-            "init_from_sha256": init_sha})
+        loop.save_checkpoint(ckpt_path, loop.checkpoint_payload(
+            name, model, opt, state, started[0].elapsed(state), model_cfg.to_dict(), asdict(train_cfg),
+            this_run(), commit, model_kind="rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug",
+            init_from_sha256=init_sha))
         model.train(was_training)
 
     result = loop.run(
