@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "x") is None:
         args.model = commands[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
-        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR, TrainingRefused
         from backend.train.rotmnist import RESUMABLE_OVERRIDES as ROT_RESUMABLE, train_rot_mnist
 
         argv_list = sys.argv[1:] if argv is None else argv
@@ -306,28 +306,36 @@ def main(argv: list[str] | None = None) -> int:
                       f"--source {args.source} they may include this run's held-out digits", file=sys.stderr)
                 return 2
         overrides = _resume_overrides(args, argv_list, ROT_RESUMABLE)
-        sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
-                                  out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
-                                  command="python -m backend " + " ".join(argv_list),
-                                  resume=Path(args.resume) if args.resume else None,
-                                  checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
-                                  overrides=overrides)
+        try:
+            sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
+                                      out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
+                                      command="python -m backend " + " ".join(argv_list),
+                                      resume=Path(args.resume) if args.resume else None,
+                                      checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir
+                                      else CHECKPOINT_DIR, overrides=overrides)
+        except TrainingRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "train":
-        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR, TrainingRefused
         from backend.train.qm9 import RESUMABLE_OVERRIDES, train_graph_vae
 
         argv_list = sys.argv[1:] if argv is None else argv
         args.symmetric = bool(args.symmetric)
         overrides = _resume_overrides(args, argv_list, RESUMABLE_OVERRIDES)
-        sidecar = train_graph_vae(
-            _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
-            out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
-            command="python -m backend " + " ".join(argv_list),
-            resume=Path(args.resume) if args.resume else None,
-            checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
-            overrides=overrides)
+        try:
+            sidecar = train_graph_vae(
+                _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
+                out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
+                command="python -m backend " + " ".join(argv_list),
+                resume=Path(args.resume) if args.resume else None,
+                checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
+                overrides=overrides)
+        except TrainingRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(sidecar["metrics_test"], indent=2))
         return 0
     if args.cmd == "encode":

