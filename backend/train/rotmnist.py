@@ -479,6 +479,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     steps_per_epoch = max(1, -(-len(images) // train_cfg.batch_size))
     total = max(1, int(round(train_cfg.epochs * steps_per_epoch)))
     e2cnn = isinstance(model, RotMNISTNet)
+    model_kind = "rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug"  # the sidecar's "model", the checkpoint's kind
     if ckpt is not None:  # after the data: the restored RNG state must not be used up by data loading
         model.train()  # the checkpoint holds the train-mode state_dict (no e2cnn filter buffers)
         model.load_state_dict(ckpt["model"])
@@ -496,7 +497,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
         model.train()  # the train-mode state_dict (e2cnn's eval mode adds filter buffers)
         loop.save_checkpoint(ckpt_path, loop.checkpoint_payload(
             name, model, opt, state, started[0].elapsed(state), model_cfg.to_dict(), asdict(train_cfg),
-            this_run(), commit, model_kind="rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug",
+            this_run(), commit, model_kind=model_kind,
             init_from_sha256=init_sha, extra_digits_package=(extra or {}).get("package")))
         model.train(was_training)
 
@@ -519,7 +520,7 @@ def train_rot_mnist(model_cfg: RotMNISTConfig | AugCNNConfig | None, train_cfg: 
     if extra is not None:
         data_card["extra_training_digits"] = extra
     sidecar = {
-        **loop.base_sidecar(name, "rot_mnist_e2cnn" if e2cnn else "rot_mnist_cnn_aug", command, commit,
+        **loop.base_sidecar(name, model_kind, command, commit,
                             train_cfg.seed, data_card, model_cfg.to_dict(), train_cfg),
         "saved_in_mode": "eval",
         "init_from_sha256": init_sha,
